@@ -1,0 +1,61 @@
+"""provision.yml starts real node containers; the inventory finds them; the image holds its promises."""
+
+import json
+import subprocess
+
+from support import POOL, docker, node_sh
+
+
+def test_provision_starts_labelled_nodes_with_published_ssh_ports(pool):
+    for node in pool:
+        info = json.loads(docker("inspect", node.name).stdout)[0]
+        assert info["State"]["Running"] is True
+        labels = info["Config"]["Labels"]
+        assert labels["bunkhouse.node"] == "true"
+        assert labels["bunkhouse.pool"] == POOL
+        assert info["HostConfig"]["PortBindings"]["22/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": str(node.port)}]
+        assert info["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+        assert info["Config"]["Image"] == "bunkhouse/node:latest"
+
+
+def test_provisioning_again_changes_nothing(provisioner, pool):
+    from support import POOL_SIZE, PORT_FIRST, pool_variables
+
+    result = provisioner.run_playbook("provision.yml", pool_variables(POOL, POOL_SIZE, PORT_FIRST))
+    assert result.ok, result.stdout_tail
+    assert result.changed_hosts == ()
+
+
+def test_the_inventory_finds_exactly_the_provisioned_nodes(project_dir, pool):
+    listed = subprocess.run(
+        [str(project_dir / ".venv" / "bin" / "ansible-inventory"), "-i", "inventory/", "--list"],
+        cwd=project_dir, capture_output=True, text=True, check=True, timeout=60,
+    )
+    inventory = json.loads(listed.stdout)
+    assert sorted(inventory[f"bunkhouse_pool_{POOL}"]["hosts"]) == sorted(node.name for node in pool)
+    assert set(inventory["bunkhouse_nodes"]["hosts"]) >= {node.name for node in pool}
+    for node in pool:
+        hostvars = inventory["_meta"]["hostvars"][node.name]
+        assert hostvars["ansible_connection"] == "community.docker.docker_api"
+        assert hostvars["bunkhouse_ssh_port"] == node.port
+        assert hostvars["bunkhouse_ssh_host"] == "127.0.0.1"
+    assert "localhost" in inventory["bunkhouse_engines"]["hosts"]
+
+
+def test_every_node_has_its_own_host_keys(pool):
+    fingerprints = {node_sh(node, "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[1] for node in pool}
+    assert len(fingerprints) == len(pool)
+
+
+def test_the_image_has_no_host_keys_baked_in(docker_engine):
+    listing = docker("run", "--rm", "--entrypoint", "sh", "bunkhouse/node:latest", "-c", "ls /etc/ssh/").stdout
+    assert "ssh_host_" not in listing
+
+
+def test_root_has_no_password_and_cannot_log_in_over_ssh(pool):
+    for node in pool:
+        shadow_password = node_sh(node, "getent shadow root").stdout.split(":")[1]
+        assert shadow_password.startswith(("!", "*"))
+        effective = node_sh(node, "sshd -T").stdout
+        assert "permitrootlogin no" in effective
+        assert "passwordauthentication yes" in effective
