@@ -27,6 +27,7 @@ fi
 say "no registry reachable: building $image with debootstrap from $mirror"
 if ! command -v debootstrap >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
     else
         say "debootstrap is missing: install it (apt-get install debootstrap) and run this again."

@@ -4,9 +4,9 @@ provisioned with the project's playbooks through ansible-runner."""
 from __future__ import annotations
 
 import pytest
-from support import POOL, POOL_SIZE, PORT_FIRST, Node, pool_variables
 
 from bunkhouse import engine
+from support import POOL, POOL_SIZE, PORT_FIRST, Node, pool_variables
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,9 @@
 
 import paramiko
 import pytest
-from support import login_refused, node_sh, run_accounts, ssh_run
 
 from bunkhouse.passwords import hash_password
+from support import login_refused, node_sh, run_accounts, ssh_run
 
 
 def test_account_lifecycle_login_then_removal(provisioner, pool):

@@ -4,9 +4,9 @@ the controller. Variables travel as a dict in a file, each string tagged !unsafe
 import os
 
 import pytest
-from support import login_refused, node_sh, run_accounts, ssh_run
 
 from bunkhouse.passwords import hash_password
+from support import login_refused, node_sh, run_accounts, ssh_run
 
 HOSTILE_NAMES = [
     "victim account_state=absent",

@@ -43,7 +43,8 @@ def test_the_inventory_finds_exactly_the_provisioned_nodes(project_dir, pool):
 
 
 def test_every_node_has_its_own_host_keys(pool):
-    fingerprints = {node_sh(node, "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[1] for node in pool}
+    command = "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub"
+    fingerprints = {node_sh(node, command).stdout.split()[1] for node in pool}
     assert len(fingerprints) == len(pool)
 
 

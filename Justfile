@@ -1,0 +1,89 @@
+# bunkhouse: every task of the project. Without `just` installed, use ./just (it bootstraps it).
+# Recipes install and start what they need themselves: the virtualenv, the Docker engine, the
+# node image.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+root := justfile_directory()
+export PATH := root / ".venv/bin" + ":" + env_var("PATH")
+export ANSIBLE_CONFIG := root / "ansible.cfg"
+# Docker's CLI and Molecule print colours only to a terminal; keep CI logs readable.
+export ANSIBLE_FORCE_COLOR := "0"
+export PY_COLORS := "0"
+
+# List the recipes.
+default:
+    @just --list --unsorted
+
+# Set up everything, provision the pool (10 nodes) and serve bunkhouse (port 8080).
+run count="10": (provision count)
+    python src/api.py
+
+# Set up everything and run every test: unit, integration (real Docker, real SSH), every
+# role's Molecule scenario and the linters. Runs them all, fails if any failed.
+test: image
+    #!/usr/bin/env bash
+    set -uo pipefail
+    failed=""
+    pytest tests || failed="$failed pytest"
+    just molecule || failed="$failed molecule"
+    just lint || failed="$failed lint"
+    if [ -n "$failed" ]; then echo "FAILED:$failed" >&2; exit 1; fi
+    echo "all tests passed: pytest, molecule, lint"
+
+# Unit tests only: fast, no Docker.
+test-unit: setup
+    pytest tests/unit
+
+# Integration tests: a real pool on the local Docker engine, real SSH logins.
+test-integration: image
+    pytest tests/integration
+
+# Run the Molecule scenario of one role (molecule node_account), or of every role.
+molecule role="": image
+    #!/usr/bin/env bash
+    set -uo pipefail
+    roles="{{ role }}"
+    [ -n "$roles" ] || roles=$(cd roles && ls -d */ | tr -d /)
+    failed=""
+    for role in $roles; do
+        echo "=== molecule test: $role"
+        (cd "roles/$role" && molecule test) || failed="$failed $role"
+    done
+    if [ -n "$failed" ]; then echo "molecule failed for:$failed" >&2; exit 1; fi
+    echo "molecule passed for: $(echo $roles)"
+
+# Install the pinned Python packages into .venv (skipped when requirements.txt is unchanged).
+setup:
+    scripts/setup-venv.sh
+
+# Make sure a Docker engine answers (installs and starts docker.io on Debian/Ubuntu as root).
+engine:
+    scripts/ensure-docker.sh
+
+# Build the node image when it is missing or images/node changed (offline: debootstrap base).
+image: setup engine
+    ansible-playbook playbooks/image.yml
+
+# Build the node image and start COUNT nodes of the default pool (idempotent).
+provision count="10": setup engine
+    [[ "{{ count }}" =~ ^[0-9]+$ ]] || { echo "count must be a number, got '{{ count }}'" >&2; exit 2; }
+    ansible-playbook playbooks/provision.yml -e '{"pool_node_count": {{ count }}}'
+
+# Remove every node of the default pool.
+unprovision: setup engine
+    ansible-playbook playbooks/unprovision.yml
+
+# Check every node: container running, sshd answering, Ansible working inside.
+health: setup engine
+    ansible-playbook playbooks/health.yml
+
+# Lint the playbooks and roles (ansible-lint) and the Python code (ruff).
+lint: setup
+    ansible-lint playbooks roles
+    ruff check src tests
+
+# Remove the pool, the run artifacts and the virtualenv (the node image stays).
+clean:
+    if [ -x .venv/bin/ansible-playbook ] && docker info >/dev/null 2>&1; then ansible-playbook playbooks/unprovision.yml; fi
+    rm -rf instance .pytest_cache .ruff_cache .venv
