@@ -78,10 +78,14 @@ unprovision: setup engine
 health: setup engine
     ansible-playbook playbooks/health.yml
 
+# Measure provisioning: a pool of COUNT nodes from scratch, again, and its removal.
+bench-provision count="10": image
+    python bench/provision.py --count {{ count }} --rounds 3 --json bench/results/provision.json
+
 # Lint the playbooks and roles (ansible-lint) and the Python code (ruff).
 lint: setup
     ansible-lint playbooks roles
-    ruff check src tests
+    ruff check src tests bench
 
 # Remove the pool, the run artifacts and the virtualenv (the node image stays).
 clean:
