@@ -1,18 +1,47 @@
-"""The one JSON error shape of the HTTP API: {"error": {"status": 404, "code": "not_found", "message": "..."}}."""
+"""The one JSON error shape of the HTTP API, and the exceptions that produce it:
+
+    {"error": {"status": 409, "code": "pool_exhausted", "message": "...", ...details}}
+"""
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException
+from flask import jsonify
+
+
+class ApiError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None, **details):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.details = details
+
+    def body(self) -> dict:
+        return error_body(self.status, self.code, self.message, **self.details)
+
+
+class BadRequest(ApiError):
+    status, code = 400, "bad_request"
+
+
+class NotFound(ApiError):
+    status, code = 404, "not_found"
+
+
+class Conflict(ApiError):
+    status, code = 409, "conflict"
+
+
+class Unavailable(ApiError):
+    status, code = 503, "unavailable"
+
+
+def error_body(status: int, code: str, message: str, **details) -> dict:
+    return {"error": {"status": status, "code": code, "message": message, **details}}
 
 
 def error_response(status: int, code: str, message: str, **details):
-    body = {"error": {"status": status, "code": code, "message": message, **details}}
-    return jsonify(body), status
-
-
-def init_app(app: Flask) -> None:
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(exc.code or 500, code, exc.description or exc.name)
+    return jsonify(error_body(status, code, message, **details)), status

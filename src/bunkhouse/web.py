@@ -1,25 +1,133 @@
-"""The Flask application factory."""
+"""The Flask application factory: wires configuration, database, provisioner, service,
+scheduler and the HTTP routes together."""
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+import logging
+import re
+import time
 
-from bunkhouse import __version__, engine, errors
+from apiflask import APIFlask
+from apiflask.exceptions import HTTPError
+from flask import g, request
+from sqlalchemy import text
+
+from bunkhouse import __version__, engine
+from bunkhouse.api_v1 import bp as api_v1
 from bunkhouse.config import Config
+from bunkhouse.db import create_schema, make_engine, make_session_factory
+from bunkhouse.errors import ApiError, error_body
+from bunkhouse.provisioner import Provisioner
+from bunkhouse.scheduler import ExpiryScheduler
+from bunkhouse.seed_routes import bp as seed_routes
+from bunkhouse.service import ReservationService
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("bunkhouse.access")
+
+_SECRET_QUERY = re.compile(r"(?i)((?:^|&)(?:password|token)=)[^&]*")
 
 
-def create_app(config: Config | None = None) -> Flask:
-    app = Flask(__name__)
-    app.config["BUNKHOUSE"] = config or Config.from_environ()
-    errors.init_app(app)
+def redact_query(query: str) -> str:
+    """A query string safe to log: the value of every password or token is replaced."""
+    return _SECRET_QUERY.sub(r"\1[REDACTED]", query)
+
+
+def create_app(config: Config | None = None, *, provisioner: Provisioner | None = None,
+               start_background: bool = True) -> APIFlask:
+    config = config or Config.from_environ()
+    app = APIFlask(__name__, title="bunkhouse", version=__version__, spec_path="/openapi.json", docs_path="/docs")
+    app.config.update(
+        VALIDATION_ERROR_STATUS_CODE=400,
+        VALIDATION_ERROR_DESCRIPTION="Invalid input",
+        BUNKHOUSE=config,
+        JSON_SORT_KEYS=False,
+        DESCRIPTION="Reserve short-lived Linux nodes, get an SSH account on each, lose it when the lease ends.",
+    )
+
+    database = make_engine(config.sqlalchemy_url)
+    create_schema(database)
+    service = ReservationService(config, make_session_factory(database), provisioner or Provisioner(config))
+    app.extensions["bunkhouse"] = service
+    app.extensions["bunkhouse.database"] = database
+    scheduler = ExpiryScheduler(service, config.sweep_interval_seconds)
+    app.extensions["bunkhouse.scheduler"] = scheduler
+
+    _init_errors(app)
+    _init_access_log(app)
+    app.register_blueprint(api_v1)
+    app.register_blueprint(seed_routes)
 
     @app.get("/healthz")
+    @app.doc(tags=["Health"], summary="Database, Docker engine and scheduler, each reported")
     def healthz():
-        version = engine.engine_version()
-        docker = {"ok": version is not None, "version": version}
-        healthy = docker["ok"]
-        return jsonify({"status": "ok" if healthy else "degraded", "version": __version__, "docker": docker}), (
-            200 if healthy else 503
-        )
+        checks = {"database": _database_ok(database), "docker": _docker_check(), "scheduler": {
+            "ok": scheduler.running or not config.scheduler, "running": scheduler.running,
+            "enabled": config.scheduler}}
+        healthy = all(check["ok"] for check in checks.values())
+        return {"status": "ok" if healthy else "degraded", "version": __version__, **checks}, 200 if healthy else 503
 
+    service.start()
+    if start_background:
+        _start_background(service, scheduler, config)
     return app
+
+
+def _start_background(service: ReservationService, scheduler: ExpiryScheduler, config: Config) -> None:
+    if config.scheduler and config.provision_on_start:
+        service.provision_pool()
+    try:
+        summary = service.sync_nodes()
+        log.info("pool %s: added %s, quarantined %s", config.pool, summary["added"], summary["quarantined"])
+    except (OSError, RuntimeError) as exc:
+        log.error("could not read the pool from the Docker engine: %s", exc)
+    if config.scheduler:
+        # Only the one process that owns background work may undo what was in flight.
+        service.reconcile()
+        scheduler.start()
+
+
+def _database_ok(database) -> dict:
+    try:
+        with database.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return {"ok": True}
+    except Exception as exc:  # noqa: BLE001 - any failure means unhealthy; say which
+        return {"ok": False, "error": str(exc).splitlines()[0]}
+
+
+def _docker_check() -> dict:
+    version = engine.engine_version()
+    return {"ok": version is not None, "version": version}
+
+
+def _init_errors(app: APIFlask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(error: ApiError):
+        return error.body(), error.status
+
+    @app.error_processor
+    def _http_error(error: HTTPError):
+        if error.status_code == 400 and error.detail:
+            body = error_body(400, "validation_error", "the request does not match the API schema",
+                              fields=error.detail)
+        else:
+            code = re.sub(r"[^a-z0-9]+", "_", (error.message or "error").lower()).strip("_")
+            body = error_body(error.status_code, code, error.message or "error")
+        return body, error.status_code, error.headers
+
+
+def _init_access_log(app: APIFlask) -> None:
+    # Werkzeug's own request log prints the raw query string, passwords included.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    @app.before_request
+    def _started():
+        g.started = time.monotonic()
+
+    @app.after_request
+    def _log(response):
+        query = redact_query(request.query_string.decode("utf-8", "replace"))
+        access_log.info("%s %s%s %s %.3fs", request.method, request.path, f"?{query}" if query else "",
+                        response.status_code, time.monotonic() - g.get("started", time.monotonic()))
+        return response

@@ -1,0 +1,162 @@
+"""Queues account work (create or remove an account on a node) and runs it in batches.
+
+Every job pending when a run starts goes into that one run: one play over all the nodes
+concerned, each node with its own list of account changes. Ten simultaneous reservations
+therefore cost one Ansible start, not ten. With batching off, each group of jobs runs on
+its own, at once, in the caller's thread (the seed's behaviour, kept for comparison).
+
+Jobs come in groups (one group per reservation operation); when every job of a group is done,
+the group's on_done callback runs (in the batcher's thread) with the group, whose jobs then
+say which nodes succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bunkhouse.provisioner import Provisioner, RunResult
+
+log = logging.getLogger(__name__)
+
+PLAYBOOK = "account_batch.yml"
+
+
+@dataclass
+class AccountJob:
+    node: str
+    username: str
+    state: str  # present or absent
+    password_hash: str = ""
+    ok: bool | None = None  # None until its run ended
+    error: str = ""
+
+    def as_variables(self) -> dict:
+        item = {"name": self.username, "state": self.state}
+        if self.state == "present":
+            item["password_hash"] = self.password_hash
+        return item
+
+
+@dataclass
+class JobGroup:
+    jobs: list[AccountJob]
+    purpose: str
+    on_done: Callable[[JobGroup], None] | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def failed_nodes(self) -> list[str]:
+        return [job.node for job in self.jobs if not job.ok]
+
+    @property
+    def ok_nodes(self) -> list[str]:
+        return [job.node for job in self.jobs if job.ok]
+
+    def wait(self, timeout: float | None) -> bool:
+        return self.done.wait(timeout)
+
+
+class AccountBatcher:
+    def __init__(
+        self,
+        provisioner: Provisioner,
+        *,
+        batching: bool = True,
+        window: float = 0.05,
+        record_run: Callable[[RunResult, str], None] | None = None,
+    ):
+        self.provisioner = provisioner
+        self.batching = batching
+        self.window = window
+        self.record_run = record_run
+        self._pending: list[JobGroup] = []
+        self._wakeup = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.runs_started = 0
+
+    def start(self) -> None:
+        self._stopping = False
+        if self.batching and self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="account-batcher", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 30) -> None:
+        with self._wakeup:
+            self._stopping = True
+            self._wakeup.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def submit(self, group: JobGroup) -> JobGroup:
+        """Queue a group of jobs; returns it (wait on it, or let on_done act)."""
+        if not group.jobs:
+            self._finish(group)
+            return group
+        if not self.batching:
+            self._run([group])
+            return group
+        with self._wakeup:
+            self._pending.append(group)
+            self._wakeup.notify()
+        return group
+
+    def _loop(self) -> None:
+        while True:
+            with self._wakeup:
+                while not self._pending and not self._stopping:
+                    self._wakeup.wait()
+                if self._stopping and not self._pending:
+                    return
+            # Let requests that arrive at the same moment join this run.
+            if self.window:
+                threading.Event().wait(self.window)
+            with self._wakeup:
+                batch, self._pending = self._pending, []
+            try:
+                self._run(batch)
+            except Exception:  # noqa: BLE001 - the thread must survive anything one run does
+                log.exception("account batch run crashed")
+                for group in batch:
+                    for job in group.jobs:
+                        if job.ok is None:
+                            job.ok, job.error = False, "the batch run crashed"
+                    self._finish(group)
+
+    def _run(self, groups: list[JobGroup]) -> None:
+        operations: dict[str, list[dict]] = {}
+        for group in groups:
+            for job in group.jobs:
+                operations.setdefault(job.node, []).append(job.as_variables())
+        nodes = sorted(operations)
+        self.runs_started += 1
+        result = self.provisioner.run_playbook(PLAYBOOK, {"bunkhouse_account_ops": operations}, limit=nodes)
+        purpose = "+".join(sorted({group.purpose for group in groups}))
+        if self.record_run is not None:
+            try:
+                self.record_run(result, purpose)
+            except Exception:  # noqa: BLE001 - a lost record must not lose the jobs' outcome
+                log.exception("could not record run %s", result.ident)
+        # A timed-out or cancelled run proves nothing about any node; a node missing from the
+        # inventory (its container is gone) is in neither list and counts as failed.
+        succeeded = set(result.ok_hosts) if result.status in ("successful", "failed") else set()
+        for group in groups:
+            for job in group.jobs:
+                job.ok = job.node in succeeded
+                if not job.ok:
+                    job.error = f"run {result.ident} {result.status} (rc {result.rc}) on {job.node}"
+            self._finish(group)
+
+    @staticmethod
+    def _finish(group: JobGroup) -> None:
+        try:
+            if group.on_done is not None:
+                group.on_done(group)
+        except Exception:  # noqa: BLE001
+            log.exception("completing %s failed", group.purpose)
+        finally:
+            group.done.set()

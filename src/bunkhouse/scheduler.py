@@ -1,0 +1,58 @@
+"""Expiry: a sweep every minute (catches anything missed: a restart, a clock jump) plus one job
+at each reservation's exact end, so an account goes within seconds of its end.
+
+Exactly one process per deployment may run this (APScheduler FAQ): `just run` serves with a
+single gunicorn worker; BUNKHOUSE_SCHEDULER=off turns it off in any other process.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bunkhouse.models import ACTIVE
+from bunkhouse.service import ReservationService
+
+log = logging.getLogger(__name__)
+
+
+class ExpiryScheduler:
+    def __init__(self, service: ReservationService, sweep_interval_seconds: int):
+        self.service = service
+        self.sweep_interval_seconds = sweep_interval_seconds
+        self._scheduler = BackgroundScheduler(
+            timezone=UTC,
+            # A job that missed its time (the process was busy or down) runs once, late.
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler.running
+
+    def start(self) -> None:
+        self._scheduler.add_job(self.service.expire_due, "interval", seconds=self.sweep_interval_seconds,
+                                id="sweep", replace_existing=True, next_run_time=datetime.now(UTC))
+        for reservation in self.service.reservations(states=(ACTIVE,)):
+            self.schedule(reservation.id, reservation.ends_at)
+        self.service.on_lease_change = self.schedule
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    def schedule(self, reservation_id: str, ends_at: datetime | None) -> None:
+        """Expire the reservation exactly at ends_at; None cancels its job."""
+        job_id = f"expire-{reservation_id}"
+        if ends_at is None:
+            try:
+                self._scheduler.remove_job(job_id)
+            except JobLookupError:
+                pass
+            return
+        self._scheduler.add_job(self.service.expire, "date", run_date=ends_at, args=[reservation_id],
+                                id=job_id, replace_existing=True)

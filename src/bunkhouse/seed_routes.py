@@ -1,0 +1,80 @@
+"""The seed's routes, kept so that its README's curl examples work unchanged:
+GET /reserve, /available, /reservations, /release_all. Same rules and errors as the JSON API;
+the password in /reserve's query string is never logged (see web.py's access log)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, request
+
+from bunkhouse import validation
+from bunkhouse.errors import BadRequest, Unavailable
+from bunkhouse.models import ACTIVE, FAILED, FREE, RESERVED
+from bunkhouse.presenters import iso, reservation_view
+from bunkhouse.service import ReservationService
+
+bp = Blueprint("seed", __name__)
+
+
+def _service() -> ReservationService:
+    return current_app.extensions["bunkhouse"]
+
+
+@bp.get("/reserve")
+def reserve():
+    service = _service()
+    args = request.args
+    if not args.get("username"):
+        raise BadRequest("username is required", code="invalid_username", field="username")
+    if "password" not in args:
+        raise BadRequest("password is required", code="invalid_password", field="password")
+    count = validation.parse_int(args.get("count"), "count", 1)
+    duration = validation.parse_int(args.get("duration"), "duration", service.config.default_duration_minutes)
+    reservation = service.reserve(args["username"], args["password"], count, duration)
+    if reservation.state == FAILED:
+        raise Unavailable(reservation.error or "provisioning failed", code="provisioning_failed",
+                          reservation_id=reservation.id)
+    view = reservation_view(reservation, service.config, service.clock(), service.node_states(reservation.id))
+    containers = [node["name"] for node in view["nodes"]]
+    return {
+        "status": "success" if reservation.state == ACTIVE else "pending",
+        "message": f"Reserved {len(containers)} container(s) for {reservation.username}"
+                   f" until {view['ends_at']}",
+        "reservation_id": reservation.id,
+        "username": reservation.username,
+        "containers": containers,
+        "expiration_time": view["ends_at"],
+        "nodes": view["nodes"],
+    }, 201 if reservation.state == ACTIVE else 202
+
+
+@bp.get("/available")
+def available():
+    nodes = _service().nodes()
+    return {
+        "available": [node.name for node in nodes if node.state == FREE],
+        "reserved": [node.name for node in nodes if node.state == RESERVED],
+    }
+
+
+@bp.get("/reservations")
+def reservations():
+    service = _service()
+    now = service.clock()
+    rows = []
+    for reservation in service.reservations(states=(ACTIVE,)):
+        remaining = max(0.0, (reservation.ends_at - now).total_seconds() / 60)
+        for held in reservation.held:
+            rows.append({
+                "username": reservation.username,
+                "container": held.node_name,
+                "expiration_time": iso(reservation.ends_at),
+                "time_remaining": f"{remaining:.1f} minutes remaining",
+                "reservation_id": reservation.id,
+            })
+    return {"reservations": rows}
+
+
+@bp.get("/release_all")
+def release_all():
+    released = _service().release_all()
+    return {"status": "success", "message": "All containers released", "released": released}

@@ -1,0 +1,79 @@
+"""Unit fixtures: the real app and service on a real SQLite file, with the Ansible runner
+replaced by a fake that records its calls and can make chosen nodes fail."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from bunkhouse.config import Config
+from bunkhouse.models import FREE, Node
+from bunkhouse.provisioner import RunResult
+from bunkhouse.web import create_app
+
+
+class FakeProvisioner:
+    def __init__(self, delay: float = 0.05):
+        self.calls: list[tuple[str, dict, list[str] | None]] = []
+        self.failing_nodes: set[str] = set()
+        self.delay = delay
+        self.lock = threading.Lock()
+
+    def run_playbook(self, playbook, variables=None, *, limit=None, timeout=None, inventory=None):
+        with self.lock:
+            self.calls.append((str(playbook), dict(variables or {}), list(limit or [])))
+        time.sleep(self.delay)  # an Ansible run takes time; lets concurrent requests pile up
+        hosts = list(limit or [])
+        failed = tuple(sorted(host for host in hosts if host in self.failing_nodes))
+        ok = tuple(sorted(host for host in hosts if host not in self.failing_nodes))
+        return RunResult(ident=f"fake-{len(self.calls)}", playbook=str(playbook),
+                         status="failed" if failed else "successful", rc=2 if failed else 0, duration=self.delay,
+                         failed_hosts=failed, ok_hosts=ok, changed_hosts=ok, stdout_tail="")
+
+    def account_calls(self):
+        return [call for call in self.calls if call[0] == "account_batch.yml"]
+
+
+POOL_SIZE = 10
+
+
+@pytest.fixture
+def unit_config(tmp_path) -> Config:
+    return Config.from_environ({
+        "BUNKHOUSE_INSTANCE_DIR": str(tmp_path),
+        "BUNKHOUSE_SCHEDULER": "off",
+        "BUNKHOUSE_PROVISION_ON_START": "off",
+        "BUNKHOUSE_POOL": "unit",
+        "BUNKHOUSE_POOL_SIZE": str(POOL_SIZE),
+        "BUNKHOUSE_SSH_HOST": "lab.example.org",
+        "BUNKHOUSE_REQUEST_TIMEOUT": "10",
+    })
+
+
+@pytest.fixture
+def fake_provisioner() -> FakeProvisioner:
+    return FakeProvisioner()
+
+
+@pytest.fixture
+def app(unit_config, fake_provisioner):
+    app = create_app(unit_config, provisioner=fake_provisioner, start_background=False)
+    service = app.extensions["bunkhouse"]
+    with service.sessions.begin() as session:
+        for index in range(1, POOL_SIZE + 1):
+            session.add(Node(name=f"node-{index}", pool="unit", ssh_port=30000 + index, state=FREE,
+                             host_keys={"ED25519": f"SHA256:key{index}"}))
+    yield app
+    service.stop()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def service(app):
+    return app.extensions["bunkhouse"]
