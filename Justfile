@@ -15,9 +15,12 @@ export PY_COLORS := "0"
 default:
     @just --list --unsorted
 
-# Set up everything, provision the pool (10 nodes) and serve bunkhouse (port 8080).
-run count="10": (provision count)
-    python src/api.py
+# Set up everything and serve bunkhouse on BUNKHOUSE_PORT (8080); the service provisions its
+# pool of BUNKHOUSE_POOL_SIZE nodes (10) at start. One gunicorn worker: the one process that
+# runs the scheduler and the account batcher; threads serve the requests.
+run: image
+    gunicorn --chdir src --workers 1 --threads 64 --timeout 600 --graceful-timeout 30 \
+        --bind "${BUNKHOUSE_HOST:-127.0.0.1}:${BUNKHOUSE_PORT:-8080}" api:app
 
 # Set up everything and run every test: unit, integration (real Docker, real SSH), every
 # role's Molecule scenario and the linters. Runs them all, fails if any failed.

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
 import time
 import uuid
@@ -161,6 +162,33 @@ class Provisioner:
         )
         self._rotate_runs()
         return result
+
+    def kill_orphaned_runs(self) -> list[int]:
+        """SIGKILL Ansible processes left running by a previous life of this service.
+
+        ansible-runner starts ansible-playbook in a session of its own, so when the service is
+        killed its runs go on; one finishing after the restart could undo the clean-up that
+        reconcile starts. They are recognised by their command line, which names a run folder
+        of this instance.
+        """
+        marker = str(self.config.runs_dir) + os.sep
+        killed = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                command_line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if marker in command_line and "ansible" in command_line:
+                try:
+                    os.kill(int(entry.name), signal.SIGKILL)
+                    killed.append(int(entry.name))
+                except OSError:
+                    pass
+        if killed:
+            log.warning("killed %d Ansible processes left by a previous run of the service", len(killed))
+        return killed
 
     def _rotate_runs(self) -> None:
         """Keep the newest runs_kept run folders; delete the rest."""

@@ -9,6 +9,7 @@ what is in flight, so a restart can finish or undo it (reconcile).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -346,7 +347,9 @@ class ReservationService:
         New running containers become free nodes (with their host key fingerprints); a free
         node whose container is missing or stopped is quarantined, never handed out.
         """
-        containers = {container.name: container for container in engine.pool_containers(self.config.pool)}
+        # Ordered by node number (node-2 before node-10), so nodes are handed out in that order.
+        containers = {container.name: container for container in sorted(
+            engine.pool_containers(self.config.pool), key=lambda container: _natural_key(container.name))}
         added, quarantined = [], []
         with self.sessions.begin() as session:
             known = {node.name: node for node in session.scalars(select(Node).where(Node.pool == self.config.pool))}
@@ -383,6 +386,7 @@ class ReservationService:
         one caught releasing is released again; any node left reserving or releasing has
         its account removed (the same idempotent playbook) before it is freed.
         """
+        self.provisioner.kill_orphaned_runs()
         releasing: list[str] = []
         cleanup: dict[tuple[str, str], list[str]] = {}
         with self.sessions.begin() as session:
@@ -450,3 +454,7 @@ class ReservationService:
                 duration=result.duration, hosts=list(result.ok_hosts) + list(result.failed_hosts),
                 failed_hosts=list(result.failed_hosts),
             ))
+
+
+def _natural_key(name: str) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]

@@ -32,6 +32,9 @@ class FakeProvisioner:
                          status="failed" if failed else "successful", rc=2 if failed else 0, duration=self.delay,
                          failed_hosts=failed, ok_hosts=ok, changed_hosts=ok, stdout_tail="")
 
+    def kill_orphaned_runs(self):
+        return []
+
     def account_calls(self):
         return [call for call in self.calls if call[0] == "account_batch.yml"]
 

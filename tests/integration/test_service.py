@@ -1,0 +1,273 @@
+"""The reservation service against the real stack: gunicorn serving the app (as `just run`
+does), a pool of 10 real nodes it provisions itself, real Ansible runs, real SSH logins."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from support import Node, docker, login_refused, node_sh, ssh_run
+
+POOL = "svc"
+POOL_SIZE = 10
+PORT_FIRST = 23301
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """The service as a real process: started, killed with SIGKILL, started again."""
+
+    def __init__(self, project_dir: Path, instance_dir: Path):
+        self.project_dir = project_dir
+        self.port = _free_port()
+        self.env = {
+            **os.environ,
+            "BUNKHOUSE_PORT": str(self.port),
+            "BUNKHOUSE_INSTANCE_DIR": str(instance_dir),
+            "BUNKHOUSE_POOL": POOL,
+            "BUNKHOUSE_POOL_SIZE": str(POOL_SIZE),
+            "BUNKHOUSE_SSH_PORT_FIRST": str(PORT_FIRST),
+            "BUNKHOUSE_SSH_PORT_LAST": str(PORT_FIRST + 99),
+            "BUNKHOUSE_SSH_BIND_ADDRESS": "127.0.0.1",
+            "BUNKHOUSE_SSH_HOST": "127.0.0.1",
+        }
+        self.log = instance_dir / "server.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        gunicorn = str(Path(sys.executable).parent / "gunicorn")
+        with open(self.log, "a") as log:
+            self.process = subprocess.Popen(
+                [gunicorn, "--chdir", "src", "--workers", "1", "--threads", "64",
+                 "--bind", f"127.0.0.1:{self.port}", "api:app"],
+                cwd=self.project_dir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the service exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                if self.request("GET", "/healthz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError(f"the service did not answer:\n{self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no clean-up code runs."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(30)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def request(self, method: str, path: str, body: dict | None = None, timeout: float = 180):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method,
+                                         headers={"Content-Type": "application/json"} if data else {})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+
+@pytest.fixture(scope="module")
+def server(project_dir, tmp_path_factory, docker_engine, provisioner):
+    server = Server(project_dir, tmp_path_factory.mktemp("service"))
+    server.start()
+    yield server
+    server.stop()
+    provisioner.run_playbook("unprovision.yml", {"pool_node_pool": POOL})
+
+
+def reserve(server, username, password, count=1, duration=30):
+    return server.request("POST", "/api/v1/reservations", {
+        "username": username, "password": password, "count": count, "duration_minutes": duration})
+
+
+def nodes_of(body) -> list[Node]:
+    return [Node(node["name"], node["port"]) for node in body["nodes"]]
+
+
+def free_count(server) -> int:
+    return sum(node["state"] == "free" for node in server.request("GET", "/api/v1/nodes")[1]["nodes"])
+
+
+def test_the_service_provisioned_its_pool(server):
+    status, body = server.request("GET", "/api/v1/nodes")
+    assert status == 200
+    assert [node["name"] for node in body["nodes"]] == [f"bunkhouse-{POOL}-{index}" for index in range(1, 11)]
+    assert all(node["state"] == "free" and node["host_key_fingerprints"].get("ED25519") for node in body["nodes"])
+    health = server.request("GET", "/healthz")[1]
+    assert health["database"]["ok"] and health["docker"]["ok"] and health["scheduler"]["running"]
+
+
+def test_reserve_log_in_on_every_node_release_and_the_login_fails(server):
+    status, body = reserve(server, "alice", "alice-pw-42", count=2)
+    assert status == 201, body
+    assert body["state"] == "active" and len(body["nodes"]) == 2
+    for node, access in zip(nodes_of(body), body["nodes"], strict=True):
+        assert ssh_run(node, "alice", "id -un", password="alice-pw-42").strip() == "alice"
+        assert access["ssh_command"] == f"ssh -p {node.port} alice@127.0.0.1"
+        # The fingerprint the API gives is the key the node really presents.
+        transport = paramiko.Transport(("127.0.0.1", node.port))
+        transport.get_security_options().key_types = ["ssh-ed25519"]
+        transport.start_client(timeout=10)
+        key = transport.get_remote_server_key()
+        transport.close()
+        assert access["host_key_fingerprints"]["ED25519"] == key.fingerprint
+
+    status, released = server.request("DELETE", f"/api/v1/reservations/{body['id']}")
+    assert status == 200 and released["state"] == "released"
+    for node in nodes_of(body):
+        assert login_refused(node, "alice", "alice-pw-42")
+        assert node_sh(node, "getent passwd alice", check=False).returncode == 2
+    assert free_count(server) == POOL_SIZE
+
+
+def test_twenty_people_at_once_on_ten_nodes(server):
+    results: list[tuple[int, dict]] = []
+    barrier = threading.Barrier(20)
+
+    def one(index):
+        barrier.wait()
+        results.append(reserve(server, f"storm{index}", f"storm-pw-{index}"))
+
+    threads = [threading.Thread(target=one, args=(index,)) for index in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert Counter(status for status, _ in results) == {201: 10, 409: 10}
+    for status, body in results:
+        if status == 409:
+            assert body["error"]["code"] == "pool_exhausted"
+    winners = [body for status, body in results if status == 201]
+    handed_out = [node["name"] for body in winners for node in body["nodes"]]
+    assert len(handed_out) == len(set(handed_out)) == 10
+    for body in winners:
+        index = body["username"].removeprefix("storm")
+        node, = nodes_of(body)
+        assert ssh_run(node, body["username"], "id -un", password=f"storm-pw-{index}").strip() == body["username"]
+    status, released = server.request("GET", "/release_all")
+    assert status == 200 and len(released["released"]) == 10
+    assert free_count(server) == POOL_SIZE
+
+
+def test_a_one_minute_reservation_expires_on_its_own(server):
+    status, body = reserve(server, "brief", "brief-pw-1", count=1, duration=1)
+    assert status == 201, body
+    node, = nodes_of(body)
+    ends_at = datetime.fromisoformat(body["ends_at"]).timestamp()
+    assert ssh_run(node, "brief", "id -un", password="brief-pw-1").strip() == "brief"
+    # Wait for the end, then for the account to disappear from the node.
+    while time.time() < ends_at + 30 and node_sh(node, "getent passwd brief", check=False).returncode == 0:
+        time.sleep(0.25)
+    gone_after = time.time() - ends_at
+    assert node_sh(node, "getent passwd brief", check=False).returncode == 2
+    # Removed at its end (an exact-time job), not at the next minute sweep.
+    assert gone_after < 15, f"the account lived {gone_after:.1f}s past its end"
+    assert login_refused(node, "brief", "brief-pw-1")
+    status, ended = server.request("GET", f"/api/v1/reservations/{body['id']}")
+    assert ended["state"] == "expired"
+
+
+def test_the_seed_readme_examples(server):
+    base = f"http://127.0.0.1:{server.port}"
+
+    def curl(path):
+        done = subprocess.run(["curl", "-s", f"{base}{path}"], capture_output=True, text=True, timeout=180)
+        return json.loads(done.stdout)
+
+    reserved = curl("/reserve?username=alice&password=test&count=2")
+    assert reserved["status"] == "success" and len(reserved["containers"]) == 2
+    short = curl("/reserve?username=test&password=test&count=1&duration=5")
+    assert short["status"] == "success"
+    available = curl("/available")
+    assert sorted(available["reserved"]) == sorted(reserved["containers"] + short["containers"])
+    assert len(available["available"]) == POOL_SIZE - 3
+    rows = curl("/reservations")["reservations"]
+    assert len(rows) == 3
+    assert all(row["expiration_time"] and row["time_remaining"].endswith("minutes remaining") for row in rows)
+    assert curl("/release_all") == {"status": "success", "message": "All containers released",
+                                    "released": [reserved["reservation_id"], short["reservation_id"]]}
+    assert curl("/reservations") == {"reservations": []}
+    # The password never reached a log line.
+    assert "password=test" not in server.log.read_text()
+
+
+def test_killing_the_server_mid_reservation_leaves_no_orphan(server):
+    accounts_before = {f"bunkhouse-{POOL}-{index}": node_sh(f"bunkhouse-{POOL}-{index}", "getent passwd").stdout
+                       for index in range(1, POOL_SIZE + 1)}
+    outcome = {}
+    request = threading.Thread(target=lambda: outcome.update(result=_swallow(reserve, server, "victim",
+                                                                            "victim-pw-1", count=3)))
+    request.start()
+    # Kill while the account run is in flight: the nodes are reserving in the database.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if any(node["state"] == "reserving" for node in server.request("GET", "/api/v1/nodes")[1]["nodes"]):
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
+    server.kill()
+    request.join(60)
+
+    server.start()
+    # Reconcile rolls the reservation back with the same playbook; wait for it to finish.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and free_count(server) < POOL_SIZE:
+        time.sleep(0.5)
+    assert free_count(server) == POOL_SIZE
+    reservations = server.request("GET", "/api/v1/reservations?all=1")[1]["reservations"]
+    victim, = [item for item in reservations if item["username"] == "victim"]
+    assert victim["state"] == "failed"
+    for name, before in accounts_before.items():
+        assert node_sh(name, "getent passwd").stdout == before, f"{name} kept an account"
+        assert node_sh(name, "test -e /home/victim", check=False).returncode == 1
+
+
+def _swallow(function, *args, **kwargs):
+    try:
+        return function(*args, **kwargs)
+    except OSError as error:  # the server died under the request: that is the point
+        return error
+
+
+def test_the_service_refuses_system_accounts_known_to_the_image(server):
+    from bunkhouse.validation import SYSTEM_ACCOUNTS
+
+    image_accounts = docker("run", "--rm", "--entrypoint", "cut", "bunkhouse/node:latest",
+                            "-d:", "-f1", "/etc/passwd").stdout.split()
+    assert set(image_accounts) <= SYSTEM_ACCOUNTS
+    for name in image_accounts:
+        status, body = reserve(server, name, "whatever-pw")
+        assert status == 400 and body["error"]["field"] == "username"
