@@ -5,6 +5,10 @@ concerned, each node with its own list of account changes. Ten simultaneous rese
 therefore cost one Ansible start, not ten. With batching off, each group of jobs runs on
 its own, at once, in the caller's thread (the seed's behaviour, kept for comparison).
 
+A run applies at most one change per node: a group with a node already in the run being
+built waits for the next run (the node states make that rare: a node is reserving or
+releasing for one reservation at a time).
+
 Jobs come in groups (one group per reservation operation); when every job of a group is done,
 the group's on_done callback runs (in the batcher's thread) with the group, whose jobs then
 say which nodes succeeded.
@@ -94,6 +98,8 @@ class AccountBatcher:
 
     def submit(self, group: JobGroup) -> JobGroup:
         """Queue a group of jobs; returns it (wait on it, or let on_done act)."""
+        if len({job.node for job in group.jobs}) < len(group.jobs):
+            raise ValueError(f"{group.purpose}: a group changes each node once")
         if not group.jobs:
             self._finish(group)
             return group
@@ -116,7 +122,7 @@ class AccountBatcher:
             if self.window:
                 threading.Event().wait(self.window)
             with self._wakeup:
-                batch, self._pending = self._pending, []
+                batch, self._pending = _one_change_per_node(self._pending)
             try:
                 self._run(batch)
             except Exception:  # noqa: BLE001 - the thread must survive anything one run does
@@ -128,10 +134,7 @@ class AccountBatcher:
                     self._finish(group)
 
     def _run(self, groups: list[JobGroup]) -> None:
-        operations: dict[str, list[dict]] = {}
-        for group in groups:
-            for job in group.jobs:
-                operations.setdefault(job.node, []).append(job.as_variables())
+        operations = {job.node: job.as_variables() for group in groups for job in group.jobs}
         nodes = sorted(operations)
         self.runs_started += 1
         result = self.provisioner.run_playbook(PLAYBOOK, {"bunkhouse_account_ops": operations}, limit=nodes)
@@ -160,3 +163,16 @@ class AccountBatcher:
             log.exception("completing %s failed", group.purpose)
         finally:
             group.done.set()
+
+
+def _one_change_per_node(pending: list[JobGroup]) -> tuple[list[JobGroup], list[JobGroup]]:
+    """Split pending groups into this run's (no node twice) and those left for the next run."""
+    batch, later, nodes = [], [], set()
+    for group in pending:
+        group_nodes = {job.node for job in group.jobs}
+        if group_nodes & nodes:
+            later.append(group)
+        else:
+            batch.append(group)
+            nodes |= group_nodes
+    return batch, later

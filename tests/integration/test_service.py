@@ -4,103 +4,26 @@ does), a pool of 10 real nodes it provisions itself, real Ansible runs, real SSH
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from datetime import datetime
-from pathlib import Path
 
 import paramiko
 import pytest
 
-from support import Node, docker, login_refused, node_sh, ssh_run
+from support import Node, Server, docker, login_refused, node_sh, ssh_run
 
 POOL = "svc"
 POOL_SIZE = 10
 PORT_FIRST = 23301
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """The service as a real process: started, killed with SIGKILL, started again."""
-
-    def __init__(self, project_dir: Path, instance_dir: Path):
-        self.project_dir = project_dir
-        self.port = _free_port()
-        self.env = {
-            **os.environ,
-            "BUNKHOUSE_PORT": str(self.port),
-            "BUNKHOUSE_INSTANCE_DIR": str(instance_dir),
-            "BUNKHOUSE_POOL": POOL,
-            "BUNKHOUSE_POOL_SIZE": str(POOL_SIZE),
-            "BUNKHOUSE_SSH_PORT_FIRST": str(PORT_FIRST),
-            "BUNKHOUSE_SSH_PORT_LAST": str(PORT_FIRST + 99),
-            "BUNKHOUSE_SSH_BIND_ADDRESS": "127.0.0.1",
-            "BUNKHOUSE_SSH_HOST": "127.0.0.1",
-        }
-        self.log = instance_dir / "server.log"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        gunicorn = str(Path(sys.executable).parent / "gunicorn")
-        with open(self.log, "a") as log:
-            self.process = subprocess.Popen(
-                [gunicorn, "--chdir", "src", "--workers", "1", "--threads", "64",
-                 "--bind", f"127.0.0.1:{self.port}", "api:app"],
-                cwd=self.project_dir, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"the service exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                if self.request("GET", "/healthz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError(f"the service did not answer:\n{self.log.read_text()[-3000:]}")
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group: no clean-up code runs."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(30)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def request(self, method: str, path: str, body: dict | None = None, timeout: float = 180):
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"} if data else {})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
-
-
 @pytest.fixture(scope="module")
 def server(project_dir, tmp_path_factory, docker_engine, provisioner):
-    server = Server(project_dir, tmp_path_factory.mktemp("service"))
+    server = Server(project_dir, tmp_path_factory.mktemp("service"), pool=POOL, pool_size=POOL_SIZE,
+                    ssh_port_first=PORT_FIRST)
     server.start()
     yield server
     server.stop()

@@ -38,7 +38,7 @@ def test_reserve_gives_every_node_with_its_ssh_access(client, service, fake_prov
     # The runner got a hash, never the password.
     (_, variables, limit), = fake_provisioner.account_calls()
     assert limit == ["node-1", "node-2"]
-    operation = variables["bunkhouse_account_ops"]["node-1"][0]
+    operation = variables["bunkhouse_account_ops"]["node-1"]
     assert operation["name"] == "alice" and operation["state"] == "present"
     assert verify_password("alice-pw", operation["password_hash"])
     assert "alice-pw" not in repr(fake_provisioner.calls)
@@ -149,8 +149,8 @@ def test_a_failed_node_is_quarantined_and_the_reservation_rolled_back(client, se
     assert states["node-1"] == states["node-3"] == "free"
     # The nodes that got the account lost it again before going back to the pool.
     removal = fake_provisioner.account_calls()[-1][1]["bunkhouse_account_ops"]
-    assert removal == {"node-1": [{"name": "alice", "state": "absent"}],
-                       "node-3": [{"name": "alice", "state": "absent"}]}
+    assert removal == {"node-1": {"name": "alice", "state": "absent"},
+                       "node-3": {"name": "alice", "state": "absent"}}
     # The next reservation never gets the quarantined node.
     fake_provisioner.failing_nodes = set()
     service.batcher.start()
@@ -231,7 +231,7 @@ def test_reconcile_undoes_what_a_crash_left_in_flight(client, service, fake_prov
     assert service.get(kept).state == "active"
     assert node_states(service) == {"reserved": 1, "free": 9}
     removed = [op for call in fake_provisioner.account_calls()
-               for ops in call[1]["bunkhouse_account_ops"].values() for op in ops if op["state"] == "absent"]
+               for op in call[1]["bunkhouse_account_ops"].values() if op["state"] == "absent"]
     assert sorted(op["name"] for op in removed) == ["crashed", "crashed", "leaving"]
 
 
