@@ -28,13 +28,15 @@ test: image
     #!/usr/bin/env bash
     set -uo pipefail
     failed=""
+    # The service tests run on SQLite and, with this set, on PostgreSQL too.
+    export BUNKHOUSE_TEST_POSTGRES_URL=$(scripts/ensure-postgres.sh) || failed="$failed postgres"
     pytest tests || failed="$failed pytest"
     just molecule || failed="$failed molecule"
     just lint || failed="$failed lint"
     if [ -n "$failed" ]; then echo "FAILED:$failed" >&2; exit 1; fi
     echo "all tests passed: pytest, molecule, lint"
 
-# Unit tests only: fast, no Docker.
+# Unit tests only: fast, no Docker (add PostgreSQL with BUNKHOUSE_TEST_POSTGRES_URL=$(scripts/ensure-postgres.sh)).
 test-unit: setup
     pytest tests/unit
 
@@ -84,6 +86,10 @@ health: setup engine
 # Measure provisioning: a pool of COUNT nodes from scratch, again, and its removal.
 bench-provision count="10": image
     python bench/provision.py --count {{ count }} --rounds 3 --json bench/results/provision.json
+
+# Measure reservations through the real service: one, a storm of COUNT, release all.
+bench-reserve count="10": image
+    python bench/reserve.py --pool-size {{ count }} --json bench/results/reserve.json
 
 # Lint the playbooks and roles (ansible-lint) and the Python code (ruff).
 lint: setup

@@ -3,13 +3,15 @@ replaced by a fake that records its calls and can make chosen nodes fail."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
 import pytest
+from sqlalchemy import create_engine
 
 from bunkhouse.config import Config
-from bunkhouse.models import FREE, Node
+from bunkhouse.models import FREE, Base, Node
 from bunkhouse.provisioner import RunResult
 from bunkhouse.web import create_app
 
@@ -42,9 +44,28 @@ class FakeProvisioner:
 POOL_SIZE = 10
 
 
+POSTGRES_URL = os.environ.get("BUNKHOUSE_TEST_POSTGRES_URL", "")
+
+
+@pytest.fixture(params=[
+    "sqlite",
+    pytest.param("postgresql", marks=pytest.mark.skipif(
+        not POSTGRES_URL, reason="BUNKHOUSE_TEST_POSTGRES_URL is not set (./just test sets it)")),
+])
+def database_url(request) -> str:
+    """Every service test runs on the default SQLite file and on PostgreSQL."""
+    if request.param == "sqlite":
+        return ""
+    engine = create_engine(POSTGRES_URL)
+    Base.metadata.drop_all(engine)
+    engine.dispose()
+    return POSTGRES_URL
+
+
 @pytest.fixture
-def unit_config(tmp_path) -> Config:
+def unit_config(tmp_path, database_url) -> Config:
     return Config.from_environ({
+        "BUNKHOUSE_DATABASE_URL": database_url,
         "BUNKHOUSE_INSTANCE_DIR": str(tmp_path),
         "BUNKHOUSE_SCHEDULER": "off",
         "BUNKHOUSE_PROVISION_ON_START": "off",
@@ -70,6 +91,7 @@ def app(unit_config, fake_provisioner):
                              host_keys={"ED25519": f"SHA256:key{index}"}))
     yield app
     service.stop()
+    app.extensions["bunkhouse.database"].dispose()
 
 
 @pytest.fixture
