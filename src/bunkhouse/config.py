@@ -20,30 +20,25 @@ class ConfigError(ValueError):
     """A setting has a value that cannot be used."""
 
 
-def _int_setting(environ: dict[str, str], name: str, default: int, minimum: int) -> int:
+def _number_setting(environ: dict[str, str], name: str, default, minimum, kind=int):
     raw = environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        raise ConfigError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _int_setting(environ: dict[str, str], name: str, default: int, minimum: int) -> int:
+    return _number_setting(environ, name, default, minimum, int)
 
 
 def _float_setting(environ: dict[str, str], name: str, default: float, minimum: float) -> float:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
+    return _number_setting(environ, name, default, minimum, float)
 
 
 def _bool_setting(environ: dict[str, str], name: str, default: bool) -> bool:

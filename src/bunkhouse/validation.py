@@ -41,25 +41,26 @@ def check_password(password: object, config: Config) -> str:
     return password
 
 
+def _check_whole_number(value: object, low: int, high: int, *, message: str, code: str, field: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise BadRequest(message, code=code, field=field, maximum=high)
+    return value
+
+
 def check_count(count: object, config: Config) -> int:
-    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= config.pool_size:
-        raise BadRequest(f"count must be between 1 and {config.pool_size} (the pool size)",
-                         code="invalid_count", field="count", maximum=config.pool_size)
-    return count
+    return _check_whole_number(count, 1, config.pool_size, field="count", code="invalid_count",
+                               message=f"count must be between 1 and {config.pool_size} (the pool size)")
 
 
 def check_duration(minutes: object, config: Config) -> int:
-    if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= config.max_duration_minutes:
-        raise BadRequest(f"duration must be between 1 and {config.max_duration_minutes} minutes",
-                         code="invalid_duration", field="duration_minutes", maximum=config.max_duration_minutes)
-    return minutes
+    return _check_whole_number(minutes, 1, config.max_duration_minutes, field="duration_minutes",
+                               code="invalid_duration",
+                               message=f"duration must be between 1 and {config.max_duration_minutes} minutes")
 
 
 def check_extension(minutes: object, config: Config) -> int:
-    if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= config.extension_max_minutes:
-        raise BadRequest(f"minutes must be between 1 and {config.extension_max_minutes}",
-                         code="invalid_minutes", field="minutes", maximum=config.extension_max_minutes)
-    return minutes
+    return _check_whole_number(minutes, 1, config.extension_max_minutes, field="minutes", code="invalid_minutes",
+                               message=f"minutes must be between 1 and {config.extension_max_minutes}")
 
 
 def parse_int(raw: str | None, field: str, default: int) -> int:
