@@ -87,9 +87,10 @@ health: setup engine
 bench-provision count="10": image
     python bench/provision.py --count {{ count }} --rounds 3 --json bench/results/provision.json
 
-# Measure reservations through the real service: one, a storm of COUNT, release all.
-bench-reserve count="10": image
-    python bench/reserve.py --pool-size {{ count }} --json bench/results/reserve.json
+# Measure the service under load (storms of 10 and 50, batching off, 2-node latency, release,
+# expiry lag, memory); prints a table, writes bench/results/service.json. About 6 minutes.
+bench: image
+    python bench/service.py
 
 # Lint the playbooks and roles (ansible-lint) and the Python code (ruff).
 lint: setup

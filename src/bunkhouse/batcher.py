@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -70,11 +71,13 @@ class AccountBatcher:
         *,
         batching: bool = True,
         window: float = 0.05,
+        max_window: float = 0.5,
         record_run: Callable[[RunResult, str], None] | None = None,
     ):
         self.provisioner = provisioner
         self.batching = batching
         self.window = window
+        self.max_window = max_window
         self.record_run = record_run
         self._pending: list[JobGroup] = []
         self._wakeup = threading.Condition()
@@ -118,9 +121,7 @@ class AccountBatcher:
                     self._wakeup.wait()
                 if self._stopping and not self._pending:
                     return
-            # Let requests that arrive at the same moment join this run.
-            if self.window:
-                threading.Event().wait(self.window)
+            self._gather()
             with self._wakeup:
                 batch, self._pending = _one_change_per_node(self._pending)
             try:
@@ -132,6 +133,23 @@ class AccountBatcher:
                         if job.ok is None:
                             job.ok, job.error = False, "the batch run crashed"
                     self._finish(group)
+
+    def _gather(self) -> None:
+        """Let requests that arrive at the same moment join this run: wait one window, and
+        another while more keep arriving, up to max_window in all. A storm of requests lands
+        in one run; a lone request waits one window only."""
+        if not self.window:
+            return
+        deadline = time.monotonic() + max(self.max_window, self.window)
+        with self._wakeup:
+            seen = len(self._pending)
+        while True:
+            time.sleep(self.window)
+            with self._wakeup:
+                now_pending = len(self._pending)
+            if now_pending == seen or time.monotonic() >= deadline:
+                return
+            seen = now_pending
 
     def _run(self, groups: list[JobGroup]) -> None:
         operations = {job.node: job.as_variables() for group in groups for job in group.jobs}

@@ -85,6 +85,8 @@ class Config:
     batching: bool = True
     # Seconds the batcher waits after the first pending job, so simultaneous requests share a run.
     batch_window: float = 0.05
+    # ... and keeps waiting while more keep arriving, up to this many seconds in all.
+    batch_window_max: float = 0.5
     # Run the scheduler (expiry) in this process; exactly one process per deployment may.
     scheduler: bool = True
     sweep_interval_seconds: int = 60
@@ -130,6 +132,7 @@ class Config:
             request_timeout=_int_setting(env, "BUNKHOUSE_REQUEST_TIMEOUT", cls.request_timeout, 1),
             batching=_bool_setting(env, "BUNKHOUSE_BATCHING", cls.batching),
             batch_window=_float_setting(env, "BUNKHOUSE_BATCH_WINDOW", cls.batch_window, 0.0),
+            batch_window_max=_float_setting(env, "BUNKHOUSE_BATCH_WINDOW_MAX", cls.batch_window_max, 0.0),
             scheduler=_bool_setting(env, "BUNKHOUSE_SCHEDULER", cls.scheduler),
             sweep_interval_seconds=_int_setting(env, "BUNKHOUSE_SWEEP_INTERVAL", cls.sweep_interval_seconds, 1),
             ansible_timeout=_int_setting(env, "BUNKHOUSE_ANSIBLE_TIMEOUT", cls.ansible_timeout, 1),

@@ -38,6 +38,10 @@ if entry=$(getent passwd "$name"); then
 fi
 sudoers=/etc/sudoers.d/bunkhouse-$name
 crontab=/var/spool/cron/crontabs/$name
+# Where an account without sudo can leave files: the world-writable folders of the node image,
+# the mail spool, cron's spool and the homes. (A tenant with sudo can write anywhere, as root:
+# only recreating the node from its image removes all of that.)
+writable="/tmp /var/tmp /dev/shm /run/lock /var/mail /var/spool/cron /home"
 
 # Write CONTENT to FILE with MODE and OWNER when it differs; note the change.
 put_file() {
@@ -57,6 +61,14 @@ put_file() {
 present() {
     [ $# -eq 6 ] || fail "present needs PASSWORD_HASH SHELL COMMENT SUDO NOPASSWD KEYS"
     hash=$1 shell=$2 comment=$3 sudo=$4 nopasswd=$5 keys=$6
+    case $hash in
+        "" | '$1$'* | '$5$'* | '$6$'* | '$y$'* | '$2'[abxy]'$'*) ;;
+        *) fail "the password hash is not a crypt(3) hash" ;;
+    esac
+    case $hash in *[!./A-Za-z0-9\$,=]*) fail "the password hash is not a crypt(3) hash" ;; esac
+    [ -n "$hash" ] || [ -n "$keys" ] || fail "a present account needs a password hash or an SSH key"
+    case $shell in /*) ;; *) fail "the shell must be an absolute path" ;; esac
+    case $comment in *:*) fail "the comment must not contain ':'" ;; esac
     if [ -z "$uid" ]; then
         useradd --create-home --user-group --shell "$shell" --comment "$comment" "$name"
         note
@@ -125,7 +137,8 @@ sweep_orphans() {
         note
         sleep 0.2
     done
-    removed=$(find / /dev/shm -xdev -depth \( -nouser -o -nogroup \) -print -exec rm -rf -- {} + 2>/dev/null || true)
+    # shellcheck disable=SC2086 # one folder per word
+    removed=$(find $writable -xdev -depth \( -nouser -o -nogroup \) -print -exec rm -rf -- {} + 2>/dev/null || true)
     [ -z "$removed" ] || note
 }
 
@@ -155,7 +168,8 @@ absent() {
     [ -e "/var/mail/$name" ] && left="$left mail spool;"
     [ -e "$crontab" ] && left="$left crontab;"
     [ -e "$sudoers" ] && left="$left sudoers file;"
-    [ -n "$(find / /dev/shm -xdev \( -nouser -o -nogroup \) -print -quit 2>/dev/null)" ] && left="$left orphaned files;"
+    # shellcheck disable=SC2086
+    [ -n "$(find $writable -xdev \( -nouser -o -nogroup \) -print -quit 2>/dev/null)" ] && left="$left orphaned files;"
     [ -z "$left" ] || fail "left behind by $name:$left"
 }
 
