@@ -228,16 +228,9 @@ class ReservationService:
     def _released(self, reservation_id: str, group: JobGroup, actor: str) -> None:
         with self.sessions.begin() as session:
             reservation = session.get(Reservation, reservation_id)
-            self._quarantine(session, group.failed_nodes, reservation_id, "removing the account failed", actor)
-            session.execute(
-                update(Node).where(Node.name.in_(group.ok_nodes), Node.reservation_id == reservation_id,
-                                   Node.state == RELEASING)
-                .values(state=FREE, reservation_id=None, state_reason=None)
-            )
             reservation.state = reservation.end_state or RELEASED
             reservation.ended_at = self.clock()
-            self._event(session, reservation.state, actor, reservation_id,
-                        detail={"freed": group.ok_nodes, "quarantined": group.failed_nodes})
+            self._return_nodes(session, group, reservation_id, actor, event=reservation.state)
         with self._releases_lock:
             self._releases.pop(reservation_id, None)
 
@@ -419,19 +412,24 @@ class ReservationService:
         """Remove a rolled-back reservation's account from nodes, then free them (or quarantine)."""
         def done(group: JobGroup) -> None:
             with self.sessions.begin() as session:
-                self._quarantine(session, group.failed_nodes, reservation_id, "removing the account failed", actor)
-                session.execute(
-                    update(Node).where(Node.name.in_(group.ok_nodes), Node.reservation_id == reservation_id,
-                                       Node.state == RELEASING)
-                    .values(state=FREE, reservation_id=None, state_reason=None)
-                )
-                self._event(session, "rolled_back", actor, reservation_id,
-                            detail={"freed": group.ok_nodes, "quarantined": group.failed_nodes})
+                self._return_nodes(session, group, reservation_id, actor, event="rolled_back")
 
         return self.batcher.submit(JobGroup([AccountJob(node, username, "absent") for node in nodes],
                                             purpose="rollback", on_done=done))
 
     # ---- helpers -----------------------------------------------------------------------
+
+    def _return_nodes(self, session: Session, group: JobGroup, reservation_id: str, actor: str, *,
+                      event: str) -> None:
+        """After an account removal: nodes it succeeded on are free again, the others quarantined."""
+        self._quarantine(session, group.failed_nodes, reservation_id, "removing the account failed", actor)
+        session.execute(
+            update(Node).where(Node.name.in_(group.ok_nodes), Node.reservation_id == reservation_id,
+                               Node.state == RELEASING)
+            .values(state=FREE, reservation_id=None, state_reason=None)
+        )
+        self._event(session, event, actor, reservation_id,
+                    detail={"freed": group.ok_nodes, "quarantined": group.failed_nodes})
 
     def _quarantine(self, session: Session, nodes: list[str], reservation_id: str | None,
                     reason: str, actor: str) -> None:
