@@ -6,10 +6,11 @@ from __future__ import annotations
 import logging
 import re
 import time
+from pathlib import Path
 
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
-from flask import g, request
+from flask import g, request, send_from_directory
 from sqlalchemy import text
 
 from bunkhouse import __version__, engine
@@ -55,6 +56,7 @@ def create_app(config: Config | None = None, *, provisioner: Provisioner | None 
 
     _init_errors(app)
     _init_access_log(app)
+    _init_local_docs_assets(app)
     app.register_blueprint(api_v1)
     app.register_blueprint(seed_routes)
 
@@ -115,6 +117,24 @@ def _init_errors(app: APIFlask) -> None:
             code = re.sub(r"[^a-z0-9]+", "_", (error.message or "error").lower()).strip("_")
             body = error_body(error.status_code, code, error.message or "error")
         return body, error.status_code, error.headers
+
+
+def _init_local_docs_assets(app: APIFlask) -> None:
+    """Serve Swagger UI's files from the installed flask-swagger-ui package, so the browsable
+    docs at /docs work on a network that cannot reach a CDN."""
+    import flask_swagger_ui
+
+    assets = Path(flask_swagger_ui.__file__).parent / "dist"
+    app.config.update(
+        SWAGGER_UI_CSS="/docs/assets/swagger-ui.css",
+        SWAGGER_UI_BUNDLE_JS="/docs/assets/swagger-ui-bundle.js",
+        SWAGGER_UI_STANDALONE_PRESET_JS="/docs/assets/swagger-ui-standalone-preset.js",
+    )
+
+    @app.get("/docs/assets/<path:filename>")
+    @app.doc(hide=True)
+    def docs_assets(filename: str):
+        return send_from_directory(assets, filename)
 
 
 def _init_access_log(app: APIFlask) -> None:

@@ -253,4 +253,10 @@ def test_openapi_document_describes_the_api(client):
     assert spec["openapi"].startswith("3.")
     assert {"/api/v1/reservations", "/api/v1/reservations/{reservation_id}",
             "/api/v1/reservations/{reservation_id}/extend", "/api/v1/nodes", "/healthz"} <= set(spec["paths"])
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    # Swagger UI comes from this server, not from a CDN: the docs work offline.
+    assert b"cdn.jsdelivr" not in docs.data and b"/docs/assets/swagger-ui-bundle.js" in docs.data
+    bundle = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and len(bundle.data) > 100_000
+    assert "/docs/assets/{filename}" not in spec["paths"]
