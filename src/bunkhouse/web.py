@@ -8,6 +8,7 @@ import re
 import time
 from pathlib import Path
 
+import flask_swagger_ui
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
 from flask import g, request, send_from_directory
@@ -122,8 +123,6 @@ def _init_errors(app: APIFlask) -> None:
 def _init_local_docs_assets(app: APIFlask) -> None:
     """Serve Swagger UI's files from the installed flask-swagger-ui package, so the browsable
     docs at /docs work on a network that cannot reach a CDN."""
-    import flask_swagger_ui
-
     assets = Path(flask_swagger_ui.__file__).parent / "dist"
     app.config.update(
         SWAGGER_UI_CSS="/docs/assets/swagger-ui.css",
