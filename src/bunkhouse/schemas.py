@@ -70,5 +70,22 @@ class NodeListOut(Schema):
     nodes = List(Nested(NodeOut))
 
 
-class ErrorOut(Schema):
-    error = Dict(metadata={"description": "status, code, message and details"})
+# The one error shape (errors.py), as the OpenAPI document describes every error response.
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["status", "code", "message"],
+            "properties": {
+                "status": {"type": "integer", "description": "the HTTP status code"},
+                "code": {"type": "string", "description": "what went wrong, for programs: pool_exhausted, ..."},
+                "message": {"type": "string", "description": "what went wrong, for people"},
+                "field": {"type": "string", "description": "the request field at fault, when there is one"},
+                "fields": {"type": "object", "description": "schema validation errors by location and field"},
+            },
+            "additionalProperties": True,
+        },
+    },
+}

@@ -21,6 +21,7 @@ from bunkhouse.db import create_schema, make_engine, make_session_factory
 from bunkhouse.errors import ApiError, error_body
 from bunkhouse.provisioner import Provisioner
 from bunkhouse.scheduler import ExpiryScheduler
+from bunkhouse.schemas import ERROR_SCHEMA
 from bunkhouse.seed_routes import bp as seed_routes
 from bunkhouse.service import ReservationService
 
@@ -42,6 +43,8 @@ def create_app(config: Config | None = None, *, provisioner: Provisioner | None 
     app.config.update(
         VALIDATION_ERROR_STATUS_CODE=400,
         VALIDATION_ERROR_DESCRIPTION="Invalid input",
+        VALIDATION_ERROR_SCHEMA=ERROR_SCHEMA,
+        HTTP_ERROR_SCHEMA=ERROR_SCHEMA,
         BUNKHOUSE=config,
         JSON_SORT_KEYS=False,
         DESCRIPTION="Reserve short-lived Linux nodes, get an SSH account on each, lose it when the lease ends.",

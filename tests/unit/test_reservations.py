@@ -260,3 +260,14 @@ def test_openapi_document_describes_the_api(client):
     bundle = client.get("/docs/assets/swagger-ui-bundle.js")
     assert bundle.status_code == 200 and len(bundle.data) > 100_000
     assert "/docs/assets/{filename}" not in spec["paths"]
+
+
+def test_the_openapi_document_describes_the_real_error_shape(client):
+    spec = client.get("/openapi.json").json
+    conflict = spec["paths"]["/api/v1/reservations"]["post"]["responses"]["409"]
+    reference = conflict["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    described = spec["components"]["schemas"][reference]
+    assert described["required"] == ["error"]
+    assert set(described["properties"]["error"]["required"]) == {"status", "code", "message"}
+    actual = reserve(client, count=99).json
+    assert set(actual) == {"error"} and {"status", "code", "message"} <= set(actual["error"])
