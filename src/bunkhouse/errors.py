@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-from flask import jsonify
-
 
 class ApiError(Exception):
     status = 500
@@ -41,7 +39,3 @@ class Unavailable(ApiError):
 
 def error_body(status: int, code: str, message: str, **details) -> dict:
     return {"error": {"status": status, "code": code, "message": message, **details}}
-
-
-def error_response(status: int, code: str, message: str, **details):
-    return jsonify(error_body(status, code, message, **details)), status

@@ -54,7 +54,6 @@ class Base(DeclarativeBase):
 FREE, RESERVING, RESERVED, RELEASING, QUARANTINED, DISABLED = (
     "free", "reserving", "reserved", "releasing", "quarantined", "disabled",
 )
-NODE_STATES = (FREE, RESERVING, RESERVED, RELEASING, QUARANTINED, DISABLED)
 
 # Reservation states.
 PROVISIONING, ACTIVE, RELEASING_RESERVATION, RELEASED, EXPIRED, FAILED = (
