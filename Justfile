@@ -15,15 +15,17 @@ export PY_COLORS := "0"
 default:
     @just --list --unsorted
 
-# Set up everything and serve bunkhouse on BUNKHOUSE_PORT (8080); the service provisions its
-# pool of BUNKHOUSE_POOL_SIZE nodes (10) at start. One gunicorn worker: the one process that
-# runs the scheduler and the account batcher; threads serve the requests.
+# One gunicorn worker: the one process that runs the scheduler and the account batcher;
+# threads serve the requests. The service provisions its pool (BUNKHOUSE_POOL_SIZE) at start.
+
+# Set up everything, provision the pool (10 nodes) and serve bunkhouse on port 8080.
 run: image
     gunicorn --chdir src --workers 1 --threads 64 --timeout 600 --graceful-timeout 30 \
         --bind "${BUNKHOUSE_HOST:-127.0.0.1}:${BUNKHOUSE_PORT:-8080}" api:app
 
-# Set up everything and run every test: unit, integration (real Docker, real SSH), every
-# role's Molecule scenario and the linters. Runs them all, fails if any failed.
+# Runs them all and fails if any failed.
+
+# Set up everything and run every test: unit, integration, Molecule and lint.
 test: image
     #!/usr/bin/env bash
     set -uo pipefail
@@ -87,8 +89,10 @@ health: setup engine
 bench-provision count="10": image
     python bench/provision.py --count {{ count }} --rounds 3 --json bench/results/provision.json
 
-# Measure the service under load (storms of 10 and 50, batching off, 2-node latency, release,
-# expiry lag, memory); prints a table, writes bench/results/service.json. About 6 minutes.
+# Storms of 10 and 50, batching off, 2-node latency, release, expiry lag, memory; prints a
+# table and writes bench/results/service.json. About 6 minutes.
+
+# Measure the service under load (see README, Performance).
 bench: image
     python bench/service.py
 
