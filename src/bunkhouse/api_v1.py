@@ -5,9 +5,8 @@ from __future__ import annotations
 from apiflask import APIBlueprint
 from flask import current_app, request
 
-from bunkhouse.errors import Unavailable
-from bunkhouse.models import ACTIVE, FAILED
-from bunkhouse.presenters import node_view, reservation_view
+from bunkhouse.models import ACTIVE
+from bunkhouse.presenters import current_view, node_view
 from bunkhouse.schemas import ExtendIn, NodeListOut, ReservationIn, ReservationListOut, ReservationOut
 from bunkhouse.service import ReservationService
 
@@ -19,8 +18,7 @@ def _service() -> ReservationService:
 
 
 def _view(reservation) -> dict:
-    service = _service()
-    return reservation_view(reservation, service.config, service.clock(), service.node_states(reservation.id))
+    return current_view(_service(), reservation)
 
 
 @bp.post("/reservations")
@@ -33,9 +31,6 @@ def create_reservation(body):
     service = _service()
     duration = body["duration_minutes"] or service.config.default_duration_minutes
     reservation = service.reserve(body["username"], body["password"], body["count"], duration)
-    if reservation.state == FAILED:
-        raise Unavailable(reservation.error or "provisioning failed", code="provisioning_failed",
-                          reservation_id=reservation.id)
     return _view(reservation), 201 if reservation.state == ACTIVE else 202
 
 

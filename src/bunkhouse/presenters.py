@@ -49,6 +49,11 @@ def reservation_view(reservation: Reservation, config: Config, now: datetime,
     }
 
 
+def current_view(service, reservation: Reservation) -> dict:
+    """reservation_view with the service's settings, clock and the nodes' states right now."""
+    return reservation_view(reservation, service.config, service.clock(), service.node_states(reservation.id))
+
+
 def node_view(node: Node, config: Config) -> dict:
     return {
         "name": node.name,

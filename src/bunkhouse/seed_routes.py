@@ -7,9 +7,9 @@ from __future__ import annotations
 from flask import Blueprint, current_app, request
 
 from bunkhouse import validation
-from bunkhouse.errors import BadRequest, Unavailable
-from bunkhouse.models import ACTIVE, FAILED, FREE, RESERVED
-from bunkhouse.presenters import iso, reservation_view
+from bunkhouse.errors import BadRequest
+from bunkhouse.models import ACTIVE, FREE, RESERVED
+from bunkhouse.presenters import current_view, iso
 from bunkhouse.service import ReservationService
 
 bp = Blueprint("seed", __name__)
@@ -30,10 +30,7 @@ def reserve():
     count = validation.parse_int(args.get("count"), "count", 1)
     duration = validation.parse_int(args.get("duration"), "duration", service.config.default_duration_minutes)
     reservation = service.reserve(args["username"], args["password"], count, duration)
-    if reservation.state == FAILED:
-        raise Unavailable(reservation.error or "provisioning failed", code="provisioning_failed",
-                          reservation_id=reservation.id)
-    view = reservation_view(reservation, service.config, service.clock(), service.node_states(reservation.id))
+    view = current_view(service, reservation)
     containers = [node["name"] for node in view["nodes"]]
     return {
         "status": "success" if reservation.state == ACTIVE else "pending",

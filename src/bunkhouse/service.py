@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bunkhouse import engine, validation
 from bunkhouse.batcher import AccountBatcher, AccountJob, JobGroup
 from bunkhouse.config import Config
-from bunkhouse.errors import Conflict, NotFound
+from bunkhouse.errors import Conflict, NotFound, Unavailable
 from bunkhouse.models import (
     ACTIVE,
     ENDED_STATES,
@@ -119,7 +119,11 @@ class ReservationService:
         self.batcher.submit(group)
         if wait:
             group.wait(self.config.request_timeout)
-        return self.get(reservation_id)
+        reservation = self.get(reservation_id)
+        if reservation.state == FAILED:
+            raise Unavailable(reservation.error or "provisioning failed", code="provisioning_failed",
+                              reservation_id=reservation.id)
+        return reservation
 
     def _allocate(self, session: Session, reservation_id: str, count: int) -> list[Node]:
         """Move `count` free nodes to reserving for this reservation, or raise 409."""
@@ -188,9 +192,7 @@ class ReservationService:
         """End a reservation: remove its accounts, free its nodes. Idempotent: releasing one
         that is already being released waits for that release; an ended one is returned as is."""
         with self.sessions.begin() as session:
-            reservation = session.get(Reservation, reservation_id)
-            if reservation is None:
-                raise NotFound(f"no reservation {reservation_id}", code="reservation_not_found")
+            reservation = _reservation_or_404(session, reservation_id)
             if reservation.state in ENDED_STATES:
                 return reservation
             if reservation.state == PROVISIONING:
@@ -272,9 +274,7 @@ class ReservationService:
     def extend(self, reservation_id: str, minutes: int, *, actor: str = "anonymous") -> Reservation:
         validation.check_extension(minutes, self.config)
         with self.sessions.begin() as session:
-            reservation = session.get(Reservation, reservation_id)
-            if reservation is None:
-                raise NotFound(f"no reservation {reservation_id}", code="reservation_not_found")
+            reservation = _reservation_or_404(session, reservation_id)
             if reservation.state != ACTIVE:
                 raise Conflict(f"only an active reservation can be extended; this one is {reservation.state}",
                                code="not_active", state=reservation.state)
@@ -298,9 +298,7 @@ class ReservationService:
 
     def get(self, reservation_id: str) -> Reservation:
         with self.sessions() as session:
-            reservation = session.get(Reservation, reservation_id)
-            if reservation is None:
-                raise NotFound(f"no reservation {reservation_id}", code="reservation_not_found")
+            reservation = _reservation_or_404(session, reservation_id)
             return reservation
 
     def reservations(self, *, states: tuple[str, ...] | None = None) -> list[Reservation]:
@@ -322,7 +320,7 @@ class ReservationService:
     # ---- pool --------------------------------------------------------------------------
 
     def provision_pool(self) -> RunResult:
-        """Run provision.yml for the configured pool (idempotent), then sync the nodes."""
+        """Run provision.yml for the configured pool (idempotent); sync_nodes reads the result."""
         result = self.provisioner.run_playbook("provision.yml", {
             "pool_node_pool": self.config.pool,
             "pool_node_count": self.config.pool_size,
@@ -453,6 +451,13 @@ class ReservationService:
                 duration=result.duration, hosts=list(result.ok_hosts) + list(result.failed_hosts),
                 failed_hosts=list(result.failed_hosts),
             ))
+
+
+def _reservation_or_404(session: Session, reservation_id: str) -> Reservation:
+    reservation = session.get(Reservation, reservation_id)
+    if reservation is None:
+        raise NotFound(f"no reservation {reservation_id}", code="reservation_not_found")
+    return reservation
 
 
 def _natural_key(name: str) -> list:
