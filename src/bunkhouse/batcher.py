@@ -83,7 +83,6 @@ class AccountBatcher:
         self._wakeup = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self.runs_started = 0
 
     def start(self) -> None:
         self._stopping = False
@@ -154,7 +153,6 @@ class AccountBatcher:
     def _run(self, groups: list[JobGroup]) -> None:
         operations = {job.node: job.as_variables() for group in groups for job in group.jobs}
         nodes = sorted(operations)
-        self.runs_started += 1
         result = self.provisioner.run_playbook(PLAYBOOK, {"bunkhouse_account_ops": operations}, limit=nodes)
         purpose = "+".join(sorted({group.purpose for group in groups}))
         if self.record_run is not None:
