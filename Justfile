@@ -31,7 +31,8 @@ test: image
     set -uo pipefail
     failed=""
     # The service tests run on SQLite and, with this set, on PostgreSQL too.
-    export BUNKHOUSE_TEST_POSTGRES_URL=$(scripts/ensure-postgres.sh) || failed="$failed postgres"
+    BUNKHOUSE_TEST_POSTGRES_URL=$(scripts/ensure-postgres.sh) || failed="$failed postgres"
+    export BUNKHOUSE_TEST_POSTGRES_URL
     pytest tests || failed="$failed pytest"
     just molecule || failed="$failed molecule"
     just lint || failed="$failed lint"

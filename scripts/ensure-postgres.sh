@@ -24,10 +24,12 @@ fi
 
 version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
 if ! pg_lsclusters -h | awk '{print $1, $2}' | grep -qx "$version main"; then
-    pg_createcluster "$version" main --port "$port" >/dev/null
+    pg_createcluster "$version" main --port "$port" >&2
 fi
 if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" {print $4}' | grep -qx online; then
-    pg_ctlcluster "$version" main start
+    # To stderr: only the URL may reach stdout, which callers capture (pg_ctlcluster prints
+    # things such as "Removed stale pid file." after an unclean stop).
+    pg_ctlcluster "$version" main start >&2
 fi
 
 as_postgres() { runuser -u postgres -- "$@"; }
