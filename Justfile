@@ -100,7 +100,7 @@ bench: image
 # Lint the playbooks and roles (ansible-lint) and the Python code (ruff).
 lint: setup
     ansible-lint playbooks roles
-    ruff check src tests bench
+    ruff check src tests bench playbooks
 
 # Remove the pool, the run artifacts and the virtualenv (the node image stays).
 clean:

@@ -5,6 +5,13 @@ concerned, each node with its own list of account changes. Ten simultaneous rese
 therefore cost one Ansible start, not ten. With batching off, each group of jobs runs on
 its own, at once, in the caller's thread (the seed's behaviour, kept for comparison).
 
+With standbys (two by default), the batcher keeps runs of the batch playbook started ahead
+and waiting (provisioner.StandbyRun): a batch then starts at once instead of waiting for
+Ansible to start. Two, because a batch often follows another at once (a release right after
+a reservation, the second run of a storm) and a standby is only started again after a run
+ends, so that its start (about a second of CPU) does not slow the run. Standbys are renewed
+before they expire; one found dead is not used and the batch runs the ordinary way.
+
 A run applies at most one change per node: a group with a node already in the run being
 built waits for the next run (the node states make that rare: a node is reserving or
 releasing for one reservation at a time).
@@ -22,11 +29,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bunkhouse.provisioner import Provisioner, RunResult
+from bunkhouse.provisioner import Provisioner, RunResult, StandbyRun
 
 log = logging.getLogger(__name__)
 
 PLAYBOOK = "account_batch.yml"
+# Seconds a standby run waits for a batch before it ends by itself ...
+STANDBY_WAIT = 600
+# ... and it is replaced this long before that, so a batch never meets one about to end.
+STANDBY_MARGIN = 60
 
 
 @dataclass
@@ -72,10 +83,13 @@ class AccountBatcher:
         batching: bool = True,
         window: float = 0.05,
         max_window: float = 0.5,
+        standbys: int = 2,
         record_run: Callable[[RunResult, str], None] | None = None,
     ):
         self.provisioner = provisioner
         self.batching = batching
+        self.standbys = standbys if batching else 0
+        self._standbys: list[StandbyRun] = []  # oldest first
         self.window = window
         self.max_window = max_window
         self.record_run = record_run
@@ -97,6 +111,7 @@ class AccountBatcher:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        self._drop_standbys()
 
     def submit(self, group: JobGroup) -> JobGroup:
         """Queue a group of jobs; returns it (wait on it, or let on_done act)."""
@@ -115,11 +130,15 @@ class AccountBatcher:
 
     def _loop(self) -> None:
         while True:
+            self._renew_standbys()
             with self._wakeup:
-                while not self._pending and not self._stopping:
-                    self._wakeup.wait()
+                if not self._pending and not self._stopping:
+                    # Wakes up now and then to replace standbys before they expire.
+                    self._wakeup.wait(STANDBY_MARGIN / 2)
                 if self._stopping and not self._pending:
                     return
+                if not self._pending:
+                    continue
             self._gather()
             with self._wakeup:
                 batch, self._pending = _one_change_per_node(self._pending)
@@ -152,8 +171,14 @@ class AccountBatcher:
 
     def _run(self, groups: list[JobGroup]) -> None:
         operations = {job.node: job.as_variables() for group in groups for job in group.jobs}
-        nodes = sorted(operations)
-        result = self.provisioner.run_playbook(PLAYBOOK, {"bunkhouse_account_ops": operations}, limit=nodes)
+        variables = {"bunkhouse_account_ops": operations}
+        result = None
+        standby = self._take_standby()
+        if standby is not None:
+            result = standby.dispatch(variables, hosts=list(operations))
+        if result is None:
+            # The playbook's first play picks the nodes from the operations: no --limit.
+            result = self.provisioner.run_playbook(PLAYBOOK, variables)
         purpose = "+".join(sorted({group.purpose for group in groups}))
         if self.record_run is not None:
             try:
@@ -169,6 +194,45 @@ class AccountBatcher:
                 if not job.ok:
                     job.error = f"run {result.ident} {result.status} (rc {result.rc}) on {job.node}"
             self._finish(group)
+
+    @staticmethod
+    def _fresh(standby: StandbyRun) -> bool:
+        return standby.alive() and standby.age < standby.wait - STANDBY_MARGIN
+
+    def _take_standby(self) -> StandbyRun | None:
+        """The oldest fresh standby, ending the stale or dead ones met on the way."""
+        while self._standbys:
+            standby = self._standbys.pop(0)
+            if self._fresh(standby):
+                return standby
+            self._end_standby(standby)
+        return None
+
+    def _renew_standbys(self) -> None:
+        """End the standbys that are stale or dead, and start new ones up to the number kept."""
+        if self._stopping:
+            return
+        for standby in [standby for standby in self._standbys if not self._fresh(standby)]:
+            self._standbys.remove(standby)
+            self._end_standby(standby)
+        while len(self._standbys) < self.standbys:
+            try:
+                self._standbys.append(self.provisioner.start_standby(PLAYBOOK, wait=STANDBY_WAIT))
+            except Exception:  # noqa: BLE001 - without a standby, batches run the ordinary way
+                log.exception("could not start a standby run")
+                return
+
+    def _drop_standbys(self) -> None:
+        standbys, self._standbys = self._standbys, []
+        for standby in standbys:
+            self._end_standby(standby)
+
+    @staticmethod
+    def _end_standby(standby: StandbyRun) -> None:
+        try:
+            standby.cancel()
+        except Exception:  # noqa: BLE001
+            log.exception("could not end standby run %s", standby.ident)
 
     @staticmethod
     def _finish(group: JobGroup) -> None:

@@ -92,6 +92,9 @@ class Config:
     sweep_interval_seconds: int = 60
     # Seconds one Ansible run may take before it is cancelled.
     ansible_timeout: int = 300
+    # Account runs kept started ahead, waiting for the next batches (batching mode only): a
+    # batch then does not wait for Ansible to start. 0 turns this off.
+    ansible_standbys: int = 2
     # Parallel connections of one Ansible run.
     ansible_forks: int = 20
     # How many finished run folders (artifacts) are kept; older ones are deleted.
@@ -136,6 +139,7 @@ class Config:
             scheduler=_bool_setting(env, "BUNKHOUSE_SCHEDULER", cls.scheduler),
             sweep_interval_seconds=_int_setting(env, "BUNKHOUSE_SWEEP_INTERVAL", cls.sweep_interval_seconds, 1),
             ansible_timeout=_int_setting(env, "BUNKHOUSE_ANSIBLE_TIMEOUT", cls.ansible_timeout, 1),
+            ansible_standbys=_int_setting(env, "BUNKHOUSE_ANSIBLE_STANDBYS", cls.ansible_standbys, 0),
             ansible_forks=_int_setting(env, "BUNKHOUSE_ANSIBLE_FORKS", cls.ansible_forks, 1),
             runs_kept=_int_setting(env, "BUNKHOUSE_RUNS_KEPT", cls.runs_kept, 1),
         )

@@ -66,7 +66,7 @@ class ReservationService:
         self.clock = clock
         self.batcher = AccountBatcher(
             provisioner, batching=config.batching, window=config.batch_window, max_window=config.batch_window_max,
-            record_run=self._record_run,
+            standbys=config.ansible_standbys, record_run=self._record_run,
         )
         # Called with (reservation_id, ends_at) when a lease starts or changes, and with
         # (reservation_id, None) when it ends: the scheduler plugs in here.

@@ -22,23 +22,55 @@ class FakeProvisioner:
         self.failing_nodes: set[str] = set()
         self.delay = delay
         self.lock = threading.Lock()
+        self.standbys_started = 0
 
     def run_playbook(self, playbook, variables=None, *, limit=None, timeout=None, inventory=None):
         with self.lock:
             self.calls.append((str(playbook), dict(variables or {}), list(limit or [])))
         time.sleep(self.delay)  # an Ansible run takes time; lets concurrent requests pile up
-        hosts = list(limit or [])
+        # account_batch.yml picks its nodes from the operations, as the real playbook does.
+        hosts = sorted((variables or {}).get("bunkhouse_account_ops", {})) or list(limit or [])
         failed = tuple(sorted(host for host in hosts if host in self.failing_nodes))
         ok = tuple(sorted(host for host in hosts if host not in self.failing_nodes))
         return RunResult(ident=f"fake-{len(self.calls)}", playbook=str(playbook),
                          status="failed" if failed else "successful", rc=2 if failed else 0, duration=self.delay,
                          failed_hosts=failed, ok_hosts=ok, changed_hosts=ok, stdout_tail="")
 
+    def start_standby(self, playbook, *, wait):
+        with self.lock:
+            self.standbys_started += 1
+        return FakeStandby(self, playbook, wait)
+
     def kill_orphaned_runs(self):
         return []
 
     def account_calls(self):
         return [call for call in self.calls if call[0] == "account_batch.yml"]
+
+
+class FakeStandby:
+    """Like provisioner.StandbyRun: started ahead, used once."""
+
+    def __init__(self, fake: FakeProvisioner, playbook, wait):
+        self.fake, self.playbook, self.wait = fake, playbook, wait
+        self.started = time.monotonic()
+        self.ident = f"fake-standby-{fake.standbys_started}"
+        self.used = self.cancelled = False
+
+    @property
+    def age(self):
+        return time.monotonic() - self.started
+
+    def alive(self):
+        return not self.used
+
+    def dispatch(self, variables, hosts):
+        assert not self.used, "a standby run is used once"
+        self.used = True
+        return self.fake.run_playbook(self.playbook, variables)
+
+    def cancel(self):
+        self.used = self.cancelled = True
 
 
 POOL_SIZE = 10
