@@ -86,6 +86,11 @@ unprovision: setup engine
 health: setup engine
     ansible-playbook playbooks/health.yml
 
+# API users and tokens, e.g. ./just admin users add alice; ./just admin tokens create alice
+[positional-arguments]
+admin +args: setup
+    PYTHONPATH=src python -m bunkhouse.cli "$@"
+
 # Measure provisioning: a pool of COUNT nodes from scratch, again, and its removal.
 bench-provision count="10": image
     python bench/provision.py --count {{ count }} --rounds 3 --json bench/results/provision.json

@@ -72,6 +72,14 @@ class Config:
     # The host name people are told to ssh to.
     ssh_host: str = "127.0.0.1"
     provision_on_start: bool = True
+    # Bearer tokens on every API route (off: anyone who reaches the port may do anything).
+    auth: bool = True
+    # Per-user defaults for users of role "user" (an admin can set other values per user).
+    user_max_nodes: int = 5
+    user_max_duration_minutes: int = 240
+    user_max_lease_minutes: int = 480
+    # Reservation requests per minute per caller (user, or address when auth is off); 0: no limit.
+    rate_limit_per_minute: int = 10
     # Reservations.
     default_duration_minutes: int = 60
     max_duration_minutes: int = 1440
@@ -90,6 +98,8 @@ class Config:
     # Run the scheduler (expiry) in this process; exactly one process per deployment may.
     scheduler: bool = True
     sweep_interval_seconds: int = 60
+    # Seconds between node health checks (container running, sshd with its host key); 0: off.
+    health_interval_seconds: int = 60
     # Seconds one Ansible run may take before it is cancelled.
     ansible_timeout: int = 300
     # Account runs kept started ahead, waiting for the next batches (batching mode only): a
@@ -103,6 +113,11 @@ class Config:
     @property
     def runs_dir(self) -> Path:
         return self.instance_dir / "runs"
+
+    @property
+    def admin_token_file(self) -> Path:
+        """Where the first start writes the bootstrap admin token (mode 0600)."""
+        return self.instance_dir / "admin-token"
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -126,6 +141,12 @@ class Config:
             ssh_bind_address=env.get("BUNKHOUSE_SSH_BIND_ADDRESS") or cls.ssh_bind_address,
             ssh_host=env.get("BUNKHOUSE_SSH_HOST") or cls.ssh_host,
             provision_on_start=_bool_setting(env, "BUNKHOUSE_PROVISION_ON_START", cls.provision_on_start),
+            auth=_bool_setting(env, "BUNKHOUSE_AUTH", cls.auth),
+            user_max_nodes=_int_setting(env, "BUNKHOUSE_USER_MAX_NODES", cls.user_max_nodes, 1),
+            user_max_duration_minutes=_int_setting(
+                env, "BUNKHOUSE_USER_MAX_DURATION", cls.user_max_duration_minutes, 1),
+            user_max_lease_minutes=_int_setting(env, "BUNKHOUSE_USER_MAX_LEASE", cls.user_max_lease_minutes, 1),
+            rate_limit_per_minute=_int_setting(env, "BUNKHOUSE_RATE_LIMIT", cls.rate_limit_per_minute, 0),
             default_duration_minutes=_int_setting(env, "BUNKHOUSE_DEFAULT_DURATION", cls.default_duration_minutes, 1),
             max_duration_minutes=_int_setting(env, "BUNKHOUSE_MAX_DURATION", cls.max_duration_minutes, 1),
             extension_max_minutes=_int_setting(env, "BUNKHOUSE_EXTENSION_MAX", cls.extension_max_minutes, 1),
@@ -137,6 +158,7 @@ class Config:
             batch_window=_float_setting(env, "BUNKHOUSE_BATCH_WINDOW", cls.batch_window, 0.0),
             batch_window_max=_float_setting(env, "BUNKHOUSE_BATCH_WINDOW_MAX", cls.batch_window_max, 0.0),
             scheduler=_bool_setting(env, "BUNKHOUSE_SCHEDULER", cls.scheduler),
+            health_interval_seconds=_int_setting(env, "BUNKHOUSE_HEALTH_INTERVAL", cls.health_interval_seconds, 0),
             sweep_interval_seconds=_int_setting(env, "BUNKHOUSE_SWEEP_INTERVAL", cls.sweep_interval_seconds, 1),
             ansible_timeout=_int_setting(env, "BUNKHOUSE_ANSIBLE_TIMEOUT", cls.ansible_timeout, 1),
             ansible_standbys=_int_setting(env, "BUNKHOUSE_ANSIBLE_STANDBYS", cls.ansible_standbys, 0),

@@ -9,6 +9,7 @@ from __future__ import annotations
 class ApiError(Exception):
     status = 500
     code = "internal_error"
+    headers: dict[str, str] | None = None  # extra response headers (Retry-After, WWW-Authenticate)
 
     def __init__(self, message: str, *, code: str | None = None, **details):
         super().__init__(message)
@@ -23,6 +24,15 @@ class ApiError(Exception):
 
 class BadRequest(ApiError):
     status, code = 400, "bad_request"
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "unauthorized"
+    headers = {"WWW-Authenticate": 'Bearer realm="bunkhouse"'}
+
+
+class Forbidden(ApiError):
+    status, code = 403, "forbidden"
 
 
 class NotFound(ApiError):

@@ -60,6 +60,7 @@ PROVISIONING, ACTIVE, RELEASING_RESERVATION, RELEASED, EXPIRED, FAILED = (
     "provisioning", "active", "releasing", "released", "expired", "failed",
 )
 ENDED_STATES = (RELEASED, EXPIRED, FAILED)
+CURRENT_STATES = (PROVISIONING, ACTIVE, RELEASING_RESERVATION)
 
 
 class Node(Base):
@@ -75,6 +76,9 @@ class Node(Base):
     # SHA256 fingerprints of the node's SSH host keys by type ({"ED25519": "SHA256:..."}).
     host_keys: Mapped[dict | None] = mapped_column(JSONText, default=None)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Health checks failed in a row, and when a quarantined node is next tried (backoff).
+    health_failures: Mapped[int | None] = mapped_column(Integer, default=0)
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class Reservation(Base):
@@ -94,6 +98,8 @@ class Reservation(Base):
     # What the reservation becomes once its release finishes: released or expired.
     end_state: Mapped[str | None] = mapped_column(String(16), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    # The API user who made it (None when authentication is off).
+    owner: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
 
     held: Mapped[list[ReservationNode]] = relationship(
         back_populates="reservation", order_by="ReservationNode.id", lazy="selectin"
@@ -110,6 +116,9 @@ class ReservationNode(Base):
     node_name: Mapped[str] = mapped_column(String(128))
     ssh_port: Mapped[int] = mapped_column(Integer)
     host_keys: Mapped[dict | None] = mapped_column(JSONText, default=None)
+    # Set when the node died under the reservation: why, and the node that replaced it (if any).
+    lost_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    replaced_by: Mapped[str | None] = mapped_column(String(128), default=None)
 
     reservation: Mapped[Reservation] = relationship(back_populates="held")
 
@@ -143,3 +152,37 @@ class Event(Base):
     reservation_id: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
     node_name: Mapped[str | None] = mapped_column(String(128), default=None)
     detail: Mapped[dict | None] = mapped_column(JSONText, default=None)
+
+
+# API roles.
+ADMIN, USER = "admin", "user"
+
+
+class User(Base):
+    """Someone who calls the API. Quota columns left empty take the configured defaults."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    max_nodes: Mapped[int | None] = mapped_column(Integer, default=None)
+    max_duration_minutes: Mapped[int | None] = mapped_column(Integer, default=None)
+    max_lease_minutes: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class Token(Base):
+    """A bearer token. Only its SHA-256 is stored: the token itself is shown once."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the public part of the token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    user: Mapped[User] = relationship(lazy="joined")

@@ -30,9 +30,12 @@ def reservation_view(reservation: Reservation, config: Config, now: datetime,
             "port": held.ssh_port,
             "ssh_command": f"ssh -p {held.ssh_port} {reservation.username}@{config.ssh_host}",
             "host_key_fingerprints": held.host_keys or {},
-            # The node's state while this reservation holds it; "returned" once it does not.
-            "state": node_states.get(held.node_name, "returned"),
+            # The node's state while this reservation holds it; "lost" if it died under it
+            # (replaced_by names its replacement, if one was free); "returned" once it is given back.
+            "state": "lost" if held.lost_reason else node_states.get(held.node_name, "returned"),
         })
+        if held.lost_reason:
+            nodes[-1].update(lost_reason=held.lost_reason, replaced_by=held.replaced_by)
     return {
         "id": reservation.id,
         "username": reservation.username,

@@ -1,4 +1,5 @@
-"""Expiry: a sweep every minute (catches anything missed: a restart, a clock jump) plus one job
+"""The background jobs. Node health: every BUNKHOUSE_HEALTH_INTERVAL seconds (node_health.py).
+Expiry: a sweep every minute (catches anything missed: a restart, a clock jump) plus one job
 at each reservation's exact end, so an account goes within seconds of its end.
 
 Exactly one process per deployment may run this (APScheduler FAQ): `just run` serves with a
@@ -8,6 +9,7 @@ single gunicorn worker; BUNKHOUSE_SCHEDULER=off turns it off in any other proces
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apscheduler.jobstores.base import JobLookupError
@@ -20,9 +22,12 @@ log = logging.getLogger(__name__)
 
 
 class ExpiryScheduler:
-    def __init__(self, service: ReservationService, sweep_interval_seconds: int):
+    def __init__(self, service: ReservationService, sweep_interval_seconds: int,
+                 health_check: Callable[[], object] | None = None, health_interval_seconds: int = 0):
         self.service = service
         self.sweep_interval_seconds = sweep_interval_seconds
+        self.health_check = health_check
+        self.health_interval_seconds = health_interval_seconds
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             # A job that missed its time (the process was busy or down) runs once, late.
@@ -36,6 +41,10 @@ class ExpiryScheduler:
     def start(self) -> None:
         self._scheduler.add_job(self.service.expire_due, "interval", seconds=self.sweep_interval_seconds,
                                 id="sweep", replace_existing=True, next_run_time=datetime.now(UTC))
+        if self.health_check is not None and self.health_interval_seconds:
+            # First round one interval after start: the pool was just provisioned and synced.
+            self._scheduler.add_job(self.health_check, "interval", seconds=self.health_interval_seconds,
+                                    id="health", replace_existing=True)
         for reservation in self.service.reservations(states=(ACTIVE,)):
             self.schedule(reservation.id, reservation.ends_at)
         self.service.on_lease_change = self.schedule

@@ -1,5 +1,6 @@
 """The seed's routes, kept so that its README's curl examples work unchanged:
-GET /reserve, /available, /reservations, /release_all. Same rules and errors as the JSON API;
+GET /reserve, /available, /reservations, /release_all. Same rules and errors as the JSON API
+(a bearer token, quotas, rate limit; /release_all is for admins);
 the password in /reserve's query string is never logged (see web.py's access log)."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, request
 
 from bunkhouse import validation
+from bunkhouse.access import check_rate, owner_filter, principal, require_admin
 from bunkhouse.errors import BadRequest
 from bunkhouse.models import ACTIVE, FREE, RESERVED
 from bunkhouse.presenters import current_view, iso
@@ -22,6 +24,7 @@ def _service() -> ReservationService:
 @bp.get("/reserve")
 def reserve():
     service = _service()
+    check_rate()
     args = request.args
     if not args.get("username"):
         raise BadRequest("username is required", code="invalid_username", field="username")
@@ -29,7 +32,9 @@ def reserve():
         raise BadRequest("password is required", code="invalid_password", field="password")
     count = validation.parse_int(args.get("count"), "count", 1)
     duration = validation.parse_int(args.get("duration"), "duration", service.config.default_duration_minutes)
-    reservation = service.reserve(args["username"], args["password"], count, duration)
+    caller = principal()
+    reservation = service.reserve(args["username"], args["password"], count, duration, actor=caller.name,
+                                  owner=caller.name if service.config.auth else None, quota=caller.quota)
     view = current_view(service, reservation)
     containers = [node["name"] for node in view["nodes"]]
     return {
@@ -58,7 +63,7 @@ def reservations():
     service = _service()
     now = service.clock()
     rows = []
-    for reservation in service.reservations(states=(ACTIVE,)):
+    for reservation in service.reservations(states=(ACTIVE,), owner=owner_filter()):
         remaining = max(0.0, (reservation.ends_at - now).total_seconds() / 60)
         for held in reservation.held:
             rows.append({
@@ -73,5 +78,5 @@ def reservations():
 
 @bp.get("/release_all")
 def release_all():
-    released = _service().release_all()
+    released = _service().release_all(actor=require_admin().name)
     return {"status": "success", "message": "All containers released", "released": released}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -19,11 +20,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bunkhouse import engine, validation
+from bunkhouse.auth import NO_QUOTA, Quota
 from bunkhouse.batcher import AccountBatcher, AccountJob, JobGroup
 from bunkhouse.config import Config
-from bunkhouse.errors import Conflict, NotFound, Unavailable
+from bunkhouse.errors import Conflict, Forbidden, NotFound, Unavailable
 from bunkhouse.models import (
     ACTIVE,
+    CURRENT_STATES,
+    DISABLED,
     ENDED_STATES,
     EXPIRED,
     FAILED,
@@ -40,12 +44,16 @@ from bunkhouse.models import (
     Reservation,
     ReservationNode,
     Run,
+    User,
     utcnow,
 )
 from bunkhouse.passwords import hash_password
 from bunkhouse.provisioner import Provisioner, RunResult
 
 log = logging.getLogger(__name__)
+
+# Seconds a successful Docker engine check is trusted before reservations ask again.
+_ENGINE_OK_SECONDS = 5.0
 
 # How often allocation retries when another request took some of the nodes it picked.
 _ALLOCATION_ATTEMPTS = 5
@@ -74,6 +82,7 @@ class ReservationService:
         # Releases whose account removal is queued or running in this process.
         self._releases: dict[str, JobGroup] = {}
         self._releases_lock = threading.Lock()
+        self._engine_ok_at = -_ENGINE_OK_SECONDS
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -86,19 +95,28 @@ class ReservationService:
     # ---- reserve ----------------------------------------------------------------------
 
     def reserve(self, username: str, password: str, count: int, duration_minutes: int,
-                *, actor: str = "anonymous", wait: bool = True) -> Reservation:
+                *, actor: str = "anonymous", owner: str | None = None, quota: Quota = NO_QUOTA,
+                wait: bool = True) -> Reservation:
         validation.check_username(username)
         validation.check_password(password, self.config)
         validation.check_count(count, self.config)
         validation.check_duration(duration_minutes, self.config)
+        if quota.max_duration_minutes is not None and duration_minutes > quota.max_duration_minutes:
+            raise Forbidden(f"your leases may last at most {quota.max_duration_minutes} minutes",
+                            code="quota_duration", limit=quota.max_duration_minutes, field="duration_minutes")
+        if not self._engine_answers():
+            raise Unavailable("the Docker engine does not answer: nothing was reserved; try again later",
+                              code="engine_down")
         password_hash = hash_password(password)
 
         reservation_id = uuid.uuid4().hex
         with self.sessions.begin() as session:
             # One transaction: the reservation, its nodes and the event all exist, or none does.
+            if owner is not None:
+                self._check_nodes_quota(session, owner, count, quota)
             now = self.clock()
             session.add(Reservation(
-                id=reservation_id, username=username, password_hash=password_hash, count=count,
+                id=reservation_id, username=username, password_hash=password_hash, count=count, owner=owner,
                 state=PROVISIONING, created_at=now, starts_at=now,
                 ends_at=now + timedelta(minutes=duration_minutes),
             ))
@@ -124,6 +142,30 @@ class ReservationService:
             raise Unavailable(reservation.error or "provisioning failed", code="provisioning_failed",
                               reservation_id=reservation.id)
         return reservation
+
+    def _engine_answers(self) -> bool:
+        """Whether the Docker engine answers. A yes is trusted for a few seconds (a storm of
+        requests asks once); a no is asked again each time, so recovery shows at once."""
+        now = time.monotonic()
+        if now - self._engine_ok_at > _ENGINE_OK_SECONDS:
+            if engine.engine_version() is None:
+                return False
+            self._engine_ok_at = now
+        return True
+
+    def _check_nodes_quota(self, session: Session, owner: str, count: int, quota: Quota) -> None:
+        # Locks the owner's row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises), so two
+        # requests of one user cannot both pass the check.
+        session.execute(select(User.id).where(User.name == owner).with_for_update())
+        if quota.max_nodes is None:
+            return
+        held = session.scalar(
+            select(func.coalesce(func.sum(Reservation.count), 0))
+            .where(Reservation.owner == owner, Reservation.state.in_(CURRENT_STATES))
+        )
+        if held + count > quota.max_nodes:
+            raise Forbidden(f"you may hold at most {quota.max_nodes} nodes at once; you hold {held}",
+                            code="quota_nodes", limit=quota.max_nodes, held=held, field="count")
 
     def _allocate(self, session: Session, reservation_id: str, count: int) -> list[Node]:
         """Move `count` free nodes to reserving for this reservation, or raise 409."""
@@ -271,7 +313,8 @@ class ReservationService:
 
     # ---- extend ------------------------------------------------------------------------
 
-    def extend(self, reservation_id: str, minutes: int, *, actor: str = "anonymous") -> Reservation:
+    def extend(self, reservation_id: str, minutes: int, *, actor: str = "anonymous",
+               quota: Quota = NO_QUOTA) -> Reservation:
         validation.check_extension(minutes, self.config)
         with self.sessions.begin() as session:
             reservation = _reservation_or_404(session, reservation_id)
@@ -287,6 +330,9 @@ class ReservationService:
                     remaining_minutes=int(self.config.lease_max_minutes
                                           - (reservation.ends_at - reservation.starts_at).total_seconds() / 60),
                 )
+            if quota.max_lease_minutes is not None and lease_minutes > quota.max_lease_minutes:
+                raise Forbidden(f"your leases may last at most {quota.max_lease_minutes} minutes in all",
+                                code="quota_lease", limit=quota.max_lease_minutes)
             reservation.ends_at = new_end
             reservation.extended_minutes += minutes
             self._event(session, "extended", actor, reservation_id,
@@ -301,11 +347,14 @@ class ReservationService:
             reservation = _reservation_or_404(session, reservation_id)
             return reservation
 
-    def reservations(self, *, states: tuple[str, ...] | None = None) -> list[Reservation]:
+    def reservations(self, *, states: tuple[str, ...] | None = None, owner: str | None = None) -> list[Reservation]:
+        """Reservations in these states (all when None), of one owner (everyone's when None)."""
         with self.sessions() as session:
             query = select(Reservation).order_by(Reservation.created_at)
             if states:
                 query = query.where(Reservation.state.in_(states))
+            if owner is not None:
+                query = query.where(Reservation.owner == owner)
             return list(session.scalars(query))
 
     def nodes(self) -> list[Node]:
@@ -368,6 +417,117 @@ class ReservationService:
                         and node.state_reason in ("container missing", "container not running"):
                     node.state, node.state_reason = FREE, None
         return {"added": added, "quarantined": quarantined}
+
+    # ---- node health: quarantine, replacement, recovery, disable ---------------------
+
+    def quarantine_node(self, name: str, reason: str, *, actor: str, wait: bool = True) -> str | None:
+        """Take a node out of service. If it was reserved under an active reservation, the
+        tenant gets a replacement from the free nodes (same account, password and end), or the
+        reservation records the node as lost. Returns the replacement's name, if any."""
+        with self.sessions.begin() as session:
+            node = session.scalar(select(Node).where(Node.name == name))
+            if node is None or node.state in (QUARANTINED, DISABLED):
+                return None
+            reservation = session.get(Reservation, node.reservation_id) if node.reservation_id else None
+            was_reserved = node.state == RESERVED and reservation is not None and reservation.state == ACTIVE
+            node.state, node.state_reason, node.reservation_id = QUARANTINED, reason, None
+            node.next_check_at = self.clock()
+            self._event(session, "quarantined", actor, reservation.id if reservation else None, name,
+                        {"reason": reason})
+            if not was_reserved:
+                return None
+            held = session.scalar(select(ReservationNode).where(
+                ReservationNode.reservation_id == reservation.id, ReservationNode.node_name == name))
+            held.lost_reason = reason
+            try:
+                replacement = self._allocate(session, reservation.id, 1)[0]
+            except Conflict:
+                self._event(session, "node_lost", actor, reservation.id, name,
+                            {"reason": reason, "replacement": None, "why": "no free node"})
+                return None
+            held.replaced_by = replacement.name
+            session.add(ReservationNode(reservation_id=reservation.id, node_name=replacement.name,
+                                        ssh_port=replacement.ssh_port, host_keys=replacement.host_keys))
+            username, password_hash, reservation_id = reservation.username, reservation.password_hash, reservation.id
+            replacement_name = replacement.name
+
+        def done(group: JobGroup) -> None:
+            with self.sessions.begin() as session:
+                if group.ok_nodes:
+                    session.execute(update(Node).where(Node.name == replacement_name, Node.state == RESERVING)
+                                    .values(state=RESERVED))
+                    self._event(session, "replaced", actor, reservation_id, name,
+                                {"lost": name, "replacement": replacement_name, "reason": reason})
+                else:
+                    self._quarantine(session, [replacement_name], reservation_id, "creating the account failed",
+                                     actor)
+                    session.execute(
+                        update(ReservationNode)
+                        .where(ReservationNode.reservation_id == reservation_id,
+                               ReservationNode.node_name == replacement_name)
+                        .values(lost_reason="creating the account failed"))
+                    self._event(session, "node_lost", actor, reservation_id, name,
+                                {"reason": reason, "replacement": None, "why": "the replacement failed"})
+
+        group = self.batcher.submit(JobGroup([AccountJob(replacement_name, username, "present", password_hash)],
+                                             purpose="replace", on_done=done))
+        if wait:
+            group.wait(self.config.request_timeout)
+        return replacement_name
+
+    def recover_node(self, name: str, *, actor: str) -> bool:
+        """Bring a quarantined node back: recreate its container with Ansible (a fresh, clean
+        node with new host keys, whatever it held), then free it. False if that failed."""
+        with self.sessions() as session:
+            node = session.scalar(select(Node).where(Node.name == name))
+            if node is None or node.state != QUARANTINED:
+                return False
+        index = _node_index(name)
+        result = self.provisioner.run_playbook("provision.yml", {
+            "pool_node_pool": self.config.pool, "pool_node_state": "recreated",
+            "pool_node_first_index": index, "pool_node_count": 1,
+            "pool_node_ssh_port_first": self.config.ssh_port_first,
+            "pool_node_ssh_port_last": self.config.ssh_port_last,
+            "pool_node_ssh_bind_address": self.config.ssh_bind_address,
+        })
+        self._record_run(result, "recover")
+        keys = engine.host_key_fingerprints(name) if result.ok else {}
+        with self.sessions.begin() as session:
+            node = session.scalar(select(Node).where(Node.name == name, Node.state == QUARANTINED))
+            if node is None:
+                return False
+            if not result.ok or not keys:
+                node.health_failures = (node.health_failures or 0) + 1
+                node.next_check_at = self.clock() + backoff(self.config.health_interval_seconds, node.health_failures)
+                return False
+            node.state, node.state_reason, node.host_keys = FREE, None, keys
+            node.health_failures, node.next_check_at = 0, None
+            self._event(session, "recovered", actor, None, name, {"recreated": True})
+        return True
+
+    def disable_node(self, name: str, reason: str, *, actor: str) -> Node:
+        """An admin takes a node out: it stays out whatever the health check says."""
+        with self.sessions.begin() as session:
+            node = _node_or_404(session, name)
+            if node.state in (RESERVING, RESERVED, RELEASING):
+                raise Conflict(f"node {name} is in use ({node.state}); release reservation {node.reservation_id}"
+                               " first", code="node_in_use", state=node.state, reservation_id=node.reservation_id)
+            if node.state != DISABLED:
+                node.state, node.state_reason = DISABLED, reason or "disabled by an admin"
+                self._event(session, "disabled", actor, None, name, {"reason": node.state_reason})
+            return node
+
+    def enable_node(self, name: str, *, actor: str) -> Node:
+        """Put a disabled node back: it is recreated clean first (recover_node)."""
+        with self.sessions.begin() as session:
+            node = _node_or_404(session, name)
+            if node.state != DISABLED:
+                return node
+            node.state, node.state_reason = QUARANTINED, "enabled by an admin; being recreated"
+            self._event(session, "enabled", actor, None, name, {})
+        self.recover_node(name, actor=actor)
+        with self.sessions() as session:
+            return _node_or_404(session, name)
 
     # ---- crash recovery ----------------------------------------------------------------
 
@@ -451,6 +611,26 @@ class ReservationService:
                 duration=result.duration, hosts=list(result.ok_hosts) + list(result.failed_hosts),
                 failed_hosts=list(result.failed_hosts),
             ))
+
+
+def _node_or_404(session: Session, name: str) -> Node:
+    node = session.scalar(select(Node).where(Node.name == name))
+    if node is None:
+        raise NotFound(f"no node {name}", code="node_not_found", name=name)
+    return node
+
+
+def _node_index(name: str) -> int:
+    """The node's number in its pool: the digits that end its name (bunkhouse-<pool>-<index>)."""
+    match = re.search(r"-(\d+)$", name)
+    if match is None:
+        raise ValueError(f"{name} does not end with a node number")
+    return int(match.group(1))
+
+
+def backoff(interval: int, failures: int) -> timedelta:
+    """How long a quarantined node waits before its next try: doubles, at most 30 minutes."""
+    return timedelta(seconds=min(1800, interval * 2 ** max(0, failures - 2)))
 
 
 def _reservation_or_404(session: Session, reservation_id: str) -> Reservation:

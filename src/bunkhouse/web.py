@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -15,11 +16,16 @@ from flask import g, request, send_from_directory
 from sqlalchemy import text
 
 from bunkhouse import __version__, engine
+from bunkhouse.access import init_access
+from bunkhouse.admin_api import bp as admin_api
 from bunkhouse.api_v1 import bp as api_v1
+from bunkhouse.auth import Accounts
 from bunkhouse.config import Config
 from bunkhouse.db import create_schema, make_engine, make_session_factory
 from bunkhouse.errors import ApiError, error_body
+from bunkhouse.node_health import HealthChecker
 from bunkhouse.provisioner import Provisioner
+from bunkhouse.ratelimit import RateLimiter
 from bunkhouse.scheduler import ExpiryScheduler
 from bunkhouse.schemas import ERROR_SCHEMA
 from bunkhouse.seed_routes import bp as seed_routes
@@ -55,13 +61,19 @@ def create_app(config: Config | None = None, *, provisioner: Provisioner | None 
     service = ReservationService(config, make_session_factory(database), provisioner or Provisioner(config))
     app.extensions["bunkhouse"] = service
     app.extensions["bunkhouse.database"] = database
-    scheduler = ExpiryScheduler(service, config.sweep_interval_seconds)
+    checker = HealthChecker(service)
+    app.extensions["bunkhouse.health"] = checker
+    scheduler = ExpiryScheduler(service, config.sweep_interval_seconds, checker.check_all,
+                                config.health_interval_seconds)
     app.extensions["bunkhouse.scheduler"] = scheduler
 
     _init_errors(app)
     _init_access_log(app)
     _init_local_docs_assets(app)
+    accounts = Accounts(config, service.sessions, service.clock)
+    init_access(app, accounts, RateLimiter(config.rate_limit_per_minute))
     app.register_blueprint(api_v1)
+    app.register_blueprint(admin_api)
     app.register_blueprint(seed_routes)
 
     @app.get("/healthz")
@@ -73,6 +85,8 @@ def create_app(config: Config | None = None, *, provisioner: Provisioner | None 
         healthy = all(check["ok"] for check in checks.values())
         return {"status": "ok" if healthy else "degraded", "version": __version__, **checks}, 200 if healthy else 503
 
+    if config.auth:
+        _bootstrap_admin(accounts, config)
     service.start()
     if start_background:
         _start_background(service, scheduler, config)
@@ -93,6 +107,18 @@ def _start_background(service: ReservationService, scheduler: ExpiryScheduler, c
         scheduler.start()
 
 
+def _bootstrap_admin(accounts: Accounts, config: Config) -> None:
+    """First start with authentication on and no admin: make one. Its token is written to a
+    0600 file, and shown on the terminal only when there is one (never in the log)."""
+    token = accounts.bootstrap_admin(config.admin_token_file)
+    if token is None:
+        return
+    log.warning("no admin existed: created user 'admin'; its token is in %s (mode 0600)", config.admin_token_file)
+    if sys.stderr.isatty():
+        print(f"\n  bunkhouse admin token (shown once; also in {config.admin_token_file}):\n  {token}\n",
+              file=sys.stderr, flush=True)
+
+
 def _database_ok(database) -> dict:
     try:
         with database.connect() as connection:
@@ -110,7 +136,7 @@ def _docker_check() -> dict:
 def _init_errors(app: APIFlask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError):
-        return error.body(), error.status
+        return error.body(), error.status, error.headers or {}
 
     @app.error_processor
     def _http_error(error: HTTPError):

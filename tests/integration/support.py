@@ -103,6 +103,9 @@ class Server:
             # Test and benchmark accounts have throwaway passwords: keep their nodes off the network.
             "BUNKHOUSE_SSH_BIND_ADDRESS": "127.0.0.1",
             "BUNKHOUSE_SSH_HOST": "127.0.0.1",
+            # Most tests are about reservations, not tokens: they turn authentication on themselves.
+            "BUNKHOUSE_AUTH": "off",
+            "BUNKHOUSE_RATE_LIMIT": "0",
             **settings,
         }
         self.log = instance_dir / "server.log"
@@ -142,10 +145,14 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-    def request(self, method: str, path: str, body: dict | None = None, timeout: float = 180):
+    def request(self, method: str, path: str, body: dict | None = None, timeout: float = 180,
+                token: str | None = None):
         data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if data else {}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"} if data else {})
+                                         headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, json.loads(response.read() or b"null")

@@ -76,6 +76,14 @@ class FakeStandby:
 POOL_SIZE = 10
 
 
+@pytest.fixture(autouse=True)
+def engine_answers(monkeypatch):
+    """Unit tests have no Docker engine: it answers unless a test says otherwise."""
+    from bunkhouse import engine
+
+    monkeypatch.setattr(engine, "engine_version", lambda timeout=5.0: "test")
+
+
 POSTGRES_URL = os.environ.get("BUNKHOUSE_TEST_POSTGRES_URL", "")
 
 
@@ -95,8 +103,16 @@ def database_url(request) -> str:
 
 
 @pytest.fixture
-def unit_config(tmp_path, database_url) -> Config:
+def auth_setting() -> str:
+    """Authentication is off for the service tests; test_auth.py turns it on."""
+    return "off"
+
+
+@pytest.fixture
+def unit_config(tmp_path, database_url, auth_setting) -> Config:
     return Config.from_environ({
+        "BUNKHOUSE_AUTH": auth_setting,
+        "BUNKHOUSE_RATE_LIMIT": "0" if auth_setting == "off" else "5",
         "BUNKHOUSE_DATABASE_URL": database_url,
         "BUNKHOUSE_INSTANCE_DIR": str(tmp_path),
         "BUNKHOUSE_SCHEDULER": "off",

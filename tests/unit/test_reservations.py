@@ -124,7 +124,7 @@ def test_batching_off_runs_once_per_request(tmp_path, fake_provisioner):
     from bunkhouse.web import create_app
 
     config = Config.from_environ({"BUNKHOUSE_INSTANCE_DIR": str(tmp_path), "BUNKHOUSE_SCHEDULER": "off",
-                                  "BUNKHOUSE_BATCHING": "off", "BUNKHOUSE_POOL": "unit"})
+                                  "BUNKHOUSE_BATCHING": "off", "BUNKHOUSE_POOL": "unit", "BUNKHOUSE_AUTH": "off"})
     app = create_app(config, provisioner=fake_provisioner, start_background=False)
     service = app.extensions["bunkhouse"]
     with service.sessions.begin() as session:

@@ -1,0 +1,83 @@
+"""Node health against the real stack: kill a reserved node's container, and within two health
+periods it is quarantined and its tenant logs in to a replacement with the same password; the
+dead node then comes back recreated, clean, with new host keys."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from support import Node, Server, docker, login_refused, node_sh, ssh_run
+
+POOL = "health"
+POOL_SIZE = 3
+PORT_FIRST = 23501
+HEALTH_INTERVAL = 4
+
+
+@pytest.fixture(scope="module")
+def server(project_dir, tmp_path_factory, docker_engine, provisioner):
+    server = Server(project_dir, tmp_path_factory.mktemp("service-health"), pool=POOL, pool_size=POOL_SIZE,
+                    ssh_port_first=PORT_FIRST, BUNKHOUSE_HEALTH_INTERVAL=str(HEALTH_INTERVAL))
+    server.start()
+    yield server
+    server.stop()
+    provisioner.run_playbook("unprovision.yml", {"pool_node_pool": POOL})
+
+
+def wait_for(condition, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    return condition()
+
+
+def test_a_killed_node_is_replaced_and_comes_back_clean(server):
+    status, body = server.request("POST", "/api/v1/reservations", {
+        "username": "dora", "password": "Dora-pw-31", "count": 1, "duration_minutes": 30})
+    assert status == 201, body
+    dead = Node(body["nodes"][0]["name"], body["nodes"][0]["port"])
+    old_keys = body["nodes"][0]["host_key_fingerprints"]
+    assert ssh_run(dead, "dora", "touch ~/work-in-progress && id -un", password="Dora-pw-31").strip() == "dora"
+
+    docker("kill", dead.name)
+
+    def replaced():
+        view = server.request("GET", f"/api/v1/reservations/{body['id']}")[1]
+        lost = next(node for node in view["nodes"] if node["name"] == dead.name)
+        others = [node for node in view["nodes"] if node["name"] == lost.get("replaced_by")]
+        return (view, lost, others[0]) if lost["state"] == "lost" and others and \
+            others[0]["state"] == "reserved" else None
+
+    # Two failed checks, then the replacement's account run: well within a minute here.
+    outcome = wait_for(replaced, timeout=2 * HEALTH_INTERVAL + 60)
+    assert outcome, server.request("GET", f"/api/v1/reservations/{body['id']}")[1]
+    view, lost, replacement = outcome
+    assert view["state"] == "active" and view["ends_at"] == body["ends_at"]
+    assert "health check" in lost["lost_reason"]
+    spare = Node(replacement["name"], replacement["port"])
+    assert ssh_run(spare, "dora", "id -un", password="Dora-pw-31").strip() == "dora"
+
+    events = server.request("GET", f"/api/v1/events?reservation_id={body['id']}")[1]["events"]
+    assert {"quarantined", "replaced"} <= {event["kind"] for event in events}
+
+    # The dead node's container runs again (restart, as after a crash): the health job
+    # recreates it and frees it; nothing of dora's is on it, and its host keys are new.
+    docker("start", dead.name)
+
+    def back():
+        nodes = server.request("GET", "/api/v1/nodes")[1]["nodes"]
+        return next((node for node in nodes if node["name"] == dead.name and node["state"] == "free"), None)
+
+    recovered = wait_for(back, timeout=120)
+    assert recovered, server.request("GET", "/api/v1/nodes")[1]
+    assert recovered["host_key_fingerprints"] != old_keys
+    assert node_sh(dead.name, "getent passwd dora", check=False).returncode == 2
+    assert login_refused(Node(dead.name, recovered["port"]), "dora", "Dora-pw-31")
+
+    assert server.request("DELETE", f"/api/v1/reservations/{body['id']}")[0] == 200
+    assert login_refused(spare, "dora", "Dora-pw-31")
