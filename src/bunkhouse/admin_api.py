@@ -18,6 +18,7 @@ from bunkhouse.schemas import (
     EventListOut,
     EventQuery,
     MeOut,
+    ReleasedOut,
     TokenIn,
     TokenListOut,
     TokenOut,
@@ -138,6 +139,7 @@ def revoke_token(token_id: str):
 
 
 @bp.post("/release_all")
+@bp.output(ReleasedOut)
 @bp.doc(summary="Release every current reservation (admins)", responses={403: "Not an admin"})
 def release_all():
     actor = require_admin().name

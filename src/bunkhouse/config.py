@@ -98,6 +98,8 @@ class Config:
     # Run the scheduler (expiry) in this process; exactly one process per deployment may.
     scheduler: bool = True
     sweep_interval_seconds: int = 60
+    # Seconds before a lease ends when the account's terminals get a notice; 0: no notice.
+    notice_seconds: int = 300
     # Seconds between node health checks (container running, sshd with its host key); 0: off.
     health_interval_seconds: int = 60
     # Seconds one Ansible run may take before it is cancelled.
@@ -158,6 +160,7 @@ class Config:
             batch_window=_float_setting(env, "BUNKHOUSE_BATCH_WINDOW", cls.batch_window, 0.0),
             batch_window_max=_float_setting(env, "BUNKHOUSE_BATCH_WINDOW_MAX", cls.batch_window_max, 0.0),
             scheduler=_bool_setting(env, "BUNKHOUSE_SCHEDULER", cls.scheduler),
+            notice_seconds=_int_setting(env, "BUNKHOUSE_NOTICE_SECONDS", cls.notice_seconds, 0),
             health_interval_seconds=_int_setting(env, "BUNKHOUSE_HEALTH_INTERVAL", cls.health_interval_seconds, 0),
             sweep_interval_seconds=_int_setting(env, "BUNKHOUSE_SWEEP_INTERVAL", cls.sweep_interval_seconds, 1),
             ansible_timeout=_int_setting(env, "BUNKHOUSE_ANSIBLE_TIMEOUT", cls.ansible_timeout, 1),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -55,13 +55,26 @@ class ExpiryScheduler:
             self._scheduler.shutdown(wait=False)
 
     def schedule(self, reservation_id: str, ends_at: datetime | None) -> None:
-        """Expire the reservation exactly at ends_at; None cancels its job."""
-        job_id = f"expire-{reservation_id}"
+        """Expire the reservation exactly at ends_at, with a notice to its sessions a while
+        before (BUNKHOUSE_NOTICE_SECONDS); None cancels both. An extension moves them."""
+        job_id, notice_id = f"expire-{reservation_id}", f"notice-{reservation_id}"
         if ends_at is None:
-            try:
-                self._scheduler.remove_job(job_id)
-            except JobLookupError:
-                pass
+            for job in (job_id, notice_id):
+                try:
+                    self._scheduler.remove_job(job)
+                except JobLookupError:
+                    pass
             return
         self._scheduler.add_job(self.service.expire, "date", run_date=ends_at, args=[reservation_id],
                                 id=job_id, replace_existing=True)
+        notice_seconds = self.service.config.notice_seconds
+        if notice_seconds:
+            notice_at = ends_at - timedelta(seconds=notice_seconds)
+            if notice_at > datetime.now(UTC):
+                self._scheduler.add_job(self.service.send_notice, "date", run_date=notice_at,
+                                        args=[reservation_id], id=notice_id, replace_existing=True)
+            else:
+                try:
+                    self._scheduler.remove_job(notice_id)
+                except JobLookupError:
+                    pass

@@ -187,3 +187,7 @@ class EventQuery(Schema):
     until = DateTime(metadata={"description": "ISO 8601 time; events before it"})
     after_id = Integer(strict=False, validate=Range(min=0))
     limit = Integer(load_default=100, strict=False, validate=Range(1, 1000))
+
+
+class ReleasedOut(Schema):
+    released = List(String(), metadata={"description": "the reservations released"})

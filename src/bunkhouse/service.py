@@ -340,6 +340,29 @@ class ReservationService:
         self.on_lease_change(reservation_id, new_end)
         return self.get(reservation_id)
 
+    # ---- notice before the end --------------------------------------------------------
+
+    def send_notice(self, reservation_id: str) -> RunResult | None:
+        """Tell the account's open sessions on every node when the lease ends and how to extend
+        it (the scheduler calls this BUNKHOUSE_NOTICE_SECONDS before the end)."""
+        with self.sessions() as session:
+            reservation = session.get(Reservation, reservation_id)
+            if reservation is None or reservation.state != ACTIVE:
+                return None
+            nodes = list(session.scalars(select(Node.name).where(
+                Node.reservation_id == reservation_id, Node.state == RESERVED)))
+            username, ends_at = reservation.username, reservation.ends_at
+        minutes = max(0, round((ends_at - self.clock()).total_seconds() / 60))
+        message = (f"this lease ends at {ends_at.strftime('%H:%M')} UTC (in about {minutes} min): save your work."
+                   f" To extend: POST /api/v1/reservations/{reservation_id}/extend")
+        result = self.provisioner.run_playbook("notice.yml", {
+            "bunkhouse_notice": {"nodes": nodes, "user": username, "message": message}})
+        self._record_run(result, "notice")
+        with self.sessions.begin() as session:
+            self._event(session, "notice_sent", "scheduler", reservation_id,
+                        detail={"nodes": nodes, "ok": result.ok, "ends_at": ends_at.isoformat()})
+        return result
+
     # ---- read --------------------------------------------------------------------------
 
     def get(self, reservation_id: str) -> Reservation:

@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from support import Node, Server, login_refused, ssh_run
+from support import Node, Server, login_refused, node_sh, ssh_run
 
 POOL = "auth"
 POOL_SIZE = 3
@@ -94,3 +94,44 @@ def test_reservation_requests_are_rate_limited(server, admin):
     answers = [server.request("GET", "/reserve?username=Bad+Name&password=x", token=carol) for _ in range(6)]
     assert [status for status, _ in answers] == [400] * 5 + [429]
     assert answers[-1][1]["error"]["retry_after_seconds"] >= 1
+
+
+HOSTILE_BODIES = [
+    {"username": "bob smith"},
+    {"username": "bob'; rm -rf / #"},
+    {"username": 'bob"x'},
+    {"username": "bob;id"},
+    {"username": "$(id)"},
+    {"username": "`id`"},
+    {"username": "bob\nroot"},
+    {"username": "{{ lookup('pipe', 'id') }}"},
+    {"username": "ünïcødé"},
+    {"username": "a" * 10000},
+    {"username": "root"},
+    {"username": "sshd"},
+    {"username": "nobody"},
+    {"username": "alice", "count": -1},
+    {"username": "alice", "count": 0},
+    {"username": "alice", "count": 10 ** 30},
+    {"username": "alice", "duration_minutes": -5},
+    {"username": "alice", "duration_minutes": 10 ** 12},
+    {"username": "alice", "count": "1; id"},
+    {"username": "alice", "password": "x" * 10000},
+    {"username": "alice", "password": ""},
+    {"username": ["alice"]},
+    {"username": None},
+]
+
+
+def test_hostile_input_gets_400_and_changes_no_node(server, admin):
+    dave = user_token(server, admin, "dave", max_nodes=100)
+    nodes = [node["name"] for node in server.request("GET", "/api/v1/nodes", token=admin)[1]["nodes"]]
+    before = {name: node_sh(name, "sha256sum /etc/passwd /etc/shadow /etc/group; ls /home").stdout for name in nodes}
+    for hostile in HOSTILE_BODIES:
+        body = {"password": "Dave-pw-1", **hostile}
+        status, answer = server.request("POST", "/api/v1/reservations", body, token=dave)
+        assert status == 400, (hostile, status, answer)
+        assert answer["error"]["status"] == 400 and answer["error"]["message"]
+    after = {name: node_sh(name, "sha256sum /etc/passwd /etc/shadow /etc/group; ls /home").stdout for name in nodes}
+    assert after == before
+    assert server.request("GET", "/api/v1/reservations", token=dave)[1]["reservations"] == []

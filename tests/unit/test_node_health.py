@@ -1,5 +1,5 @@
 """The health job's decisions, with a fake engine and a fake SSH probe (the real-stack test is
-tests/integration/test_node_health.py)."""
+tests/integration/test_background_jobs.py)."""
 
 from __future__ import annotations
 

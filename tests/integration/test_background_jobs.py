@@ -1,11 +1,15 @@
-"""Node health against the real stack: kill a reserved node's container, and within two health
-periods it is quarantined and its tenant logs in to a replacement with the same password; the
-dead node then comes back recreated, clean, with new host keys."""
+"""The service's background jobs against the real stack.
+
+Node health: kill a reserved node's container, and within two health periods it is quarantined
+and its tenant logs in to a replacement with the same password; the dead node then comes back
+recreated, clean, with new host keys. Notice: a session open on a node is told before the lease
+ends."""
 
 from __future__ import annotations
 
 import time
 
+import paramiko
 import pytest
 
 from support import Node, Server, docker, login_refused, node_sh, ssh_run
@@ -14,12 +18,15 @@ POOL = "health"
 POOL_SIZE = 3
 PORT_FIRST = 23501
 HEALTH_INTERVAL = 4
+# A 1-minute lease gets its notice 5 s after it starts.
+NOTICE_SECONDS = 55
 
 
 @pytest.fixture(scope="module")
 def server(project_dir, tmp_path_factory, docker_engine, provisioner):
     server = Server(project_dir, tmp_path_factory.mktemp("service-health"), pool=POOL, pool_size=POOL_SIZE,
-                    ssh_port_first=PORT_FIRST, BUNKHOUSE_HEALTH_INTERVAL=str(HEALTH_INTERVAL))
+                    ssh_port_first=PORT_FIRST, BUNKHOUSE_HEALTH_INTERVAL=str(HEALTH_INTERVAL),
+                    BUNKHOUSE_NOTICE_SECONDS=str(NOTICE_SECONDS))
     server.start()
     yield server
     server.stop()
@@ -81,3 +88,31 @@ def test_a_killed_node_is_replaced_and_comes_back_clean(server):
 
     assert server.request("DELETE", f"/api/v1/reservations/{body['id']}")[0] == 200
     assert login_refused(spare, "dora", "Dora-pw-31")
+
+
+def test_open_sessions_are_told_before_the_lease_ends(server):
+    status, body = server.request("POST", "/api/v1/reservations", {
+        "username": "nina", "password": "Nina-pw-12", "count": 1, "duration_minutes": 1})
+    assert status == 201, body
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    client.connect("127.0.0.1", port=body["nodes"][0]["port"], username="nina", password="Nina-pw-12",
+                   allow_agent=False, look_for_keys=False, timeout=10)
+    try:
+        shell = client.invoke_shell()  # a terminal, as a person logged in has
+        seen = ""
+        deadline = time.monotonic() + 40
+        while "bunkhouse:" not in seen and time.monotonic() < deadline:
+            if shell.recv_ready():
+                seen += shell.recv(65536).decode(errors="replace")
+            else:
+                time.sleep(0.2)
+    finally:
+        client.close()
+    assert "bunkhouse: this lease ends at" in seen, seen
+    assert f"/api/v1/reservations/{body['id']}/extend" in seen
+    # The run that wrote the message records its event when it ends, just after.
+    events = wait_for(lambda: server.request(
+        "GET", f"/api/v1/events?reservation_id={body['id']}&kind=notice_sent")[1]["events"], timeout=30)
+    assert len(events) == 1 and events[0]["detail"]["ok"] is True
+    assert server.request("DELETE", f"/api/v1/reservations/{body['id']}")[0] == 200
