@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Flask, current_app, g, request
 
 from bunkhouse.auth import ANONYMOUS, Accounts, Principal
-from bunkhouse.errors import Forbidden
+from bunkhouse.errors import Forbidden, Unauthorized
 from bunkhouse.models import Reservation
 from bunkhouse.ratelimit import RateLimiter
 
@@ -40,7 +40,14 @@ def init_access(app: Flask, accounts: Accounts, limiter: RateLimiter) -> None:
 
 
 def principal() -> Principal:
-    return g.get("principal", ANONYMOUS)
+    """The caller of this request. Only routes that went through _authenticate have one; with
+    authentication on, anything else is refused rather than treated as anonymous."""
+    caller = g.get("principal")
+    if caller is not None:
+        return caller
+    if accounts().config.auth:
+        raise Unauthorized("this route needs a token: send Authorization: Bearer <token>", code="token_missing")
+    return ANONYMOUS
 
 
 def accounts() -> Accounts:

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bunkhouse import engine, validation
@@ -476,7 +476,13 @@ class ReservationService:
 
         def done(group: JobGroup) -> None:
             with self.sessions.begin() as session:
-                if group.ok_nodes:
+                still_active = session.scalar(select(Reservation.state).where(Reservation.id == reservation_id)) \
+                    == ACTIVE
+                if group.ok_nodes and not still_active:
+                    # Released or expired while the replacement was made: take the account back.
+                    session.execute(update(Node).where(Node.name == replacement_name, Node.state == RESERVING)
+                                    .values(state=RELEASING))
+                elif group.ok_nodes:
                     session.execute(update(Node).where(Node.name == replacement_name, Node.state == RESERVING)
                                     .values(state=RESERVED))
                     self._event(session, "replaced", actor, reservation_id, name,
@@ -491,6 +497,8 @@ class ReservationService:
                         .values(lost_reason="creating the account failed"))
                     self._event(session, "node_lost", actor, reservation_id, name,
                                 {"reason": reason, "replacement": None, "why": "the replacement failed"})
+            if group.ok_nodes and not still_active:
+                self._clean_nodes([replacement_name], reservation_id, username, actor)
 
         group = self.batcher.submit(JobGroup([AccountJob(replacement_name, username, "present", password_hash)],
                                              purpose="replace", on_done=done))
@@ -576,8 +584,20 @@ class ReservationService:
             stray = session.execute(
                 select(Node.name, Node.reservation_id, Reservation.username)
                 .join(Reservation, Node.reservation_id == Reservation.id)
-                .where(Node.state.in_([RESERVING, RELEASING]), Reservation.state.in_([FAILED, PROVISIONING]))
+                .where(or_(
+                    and_(Node.state.in_([RESERVING, RELEASING]), Reservation.state.in_([FAILED, PROVISIONING])),
+                    # A replacement node being given its account when the process died.
+                    and_(Node.state == RESERVING, Reservation.state == ACTIVE),
+                ))
             ).all()
+            for name, reservation_id, _ in stray:
+                session.execute(
+                    update(ReservationNode)
+                    .where(ReservationNode.reservation_id == reservation_id, ReservationNode.node_name == name,
+                           ReservationNode.lost_reason.is_(None))
+                    .where(select(Reservation.state).where(Reservation.id == reservation_id).scalar_subquery()
+                           == ACTIVE)
+                    .values(lost_reason="the replacement was interrupted by a restart"))
             for name, reservation_id, username in stray:
                 cleanup.setdefault((reservation_id, username), []).append(name)
             if stray:

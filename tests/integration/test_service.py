@@ -178,6 +178,37 @@ def test_killing_the_server_mid_reservation_leaves_no_orphan(server):
         assert node_sh(name, "test -e /home/victim", check=False).returncode == 1
 
 
+def test_killing_the_server_mid_release_leaves_no_account_and_no_stuck_node(server):
+    status, body = reserve(server, "leaver", "leaver-pw-1", count=3)
+    assert status == 201, body
+    held = [node["name"] for node in body["nodes"]]
+    request = threading.Thread(target=lambda: _swallow(server.request, "DELETE", f"/api/v1/reservations/{body['id']}"))
+    request.start()
+    # Kill while the removal run is in flight: the nodes are releasing in the database.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if any(node["state"] == "releasing" for node in server.request("GET", "/api/v1/nodes")[1]["nodes"]):
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)
+    server.kill()
+    request.join(60)
+
+    server.start()
+    # Reconcile releases it again (the same idempotent removal); wait for it to finish.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and free_count(server) < POOL_SIZE:
+        time.sleep(0.5)
+    assert free_count(server) == POOL_SIZE
+    status, view = server.request("GET", f"/api/v1/reservations/{body['id']}")
+    assert status == 200 and view["state"] == "released"
+    for name in held:
+        assert node_sh(name, "getent passwd leaver", check=False).returncode == 2, f"{name} kept the account"
+        assert node_sh(name, "test -e /home/leaver", check=False).returncode == 1
+        assert login_refused(Node(name, next(n["port"] for n in body["nodes"] if n["name"] == name)),
+                             "leaver", "leaver-pw-1")
+
+
 def _swallow(function, *args, **kwargs):
     try:
         return function(*args, **kwargs)

@@ -163,3 +163,42 @@ def test_reserving_while_the_engine_is_down_is_503_and_changes_nothing(client, s
     assert set(states(service).values()) == {FREE} and fake_provisioner.account_calls() == []
     monkeypatch.setattr(engine, "engine_version", lambda timeout=5.0: "20.10")
     assert client.post("/api/v1/reservations", json={"username": "alice", "password": "pw-123456"}).status_code == 201
+
+
+def wait_until(condition, timeout=10.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_a_replacement_finished_after_the_release_is_taken_back(client, service, fake_provisioner):
+    body = reserve(client)
+    lost = body["nodes"][0]["name"]
+    fake_provisioner.delay = 0.5  # the replacement's account run takes a while ...
+    replacement = service.quarantine_node(lost, "test", actor="test", wait=False)
+    # ... and the reservation ends meanwhile.
+    client.delete(f"/api/v1/reservations/{body['id']}")
+    assert wait_until(lambda: states(service)[replacement] == FREE)
+    removal = fake_provisioner.account_calls()[-1][1]["bunkhouse_account_ops"]
+    assert removal[replacement] == {"name": "alice", "state": "absent"}
+
+
+def test_reconcile_undoes_a_replacement_cut_short_by_a_restart(client, service, fake_provisioner):
+    from bunkhouse.models import RESERVING, ReservationNode
+
+    body = reserve(client)
+    with service.sessions.begin() as session:  # as a crash mid-replacement leaves it
+        spare = session.scalar(select(Node).where(Node.state == FREE))
+        spare.state, spare.reservation_id = RESERVING, body["id"]
+        session.add(ReservationNode(reservation_id=body["id"], node_name=spare.name, ssh_port=spare.ssh_port))
+        spare_name = spare.name
+    service.reconcile()
+    assert wait_until(lambda: states(service)[spare_name] == FREE)
+    view = client.get(f"/api/v1/reservations/{body['id']}").json
+    assert next(n for n in view["nodes"] if n["name"] == spare_name)["state"] == "lost"
+    assert view["state"] == "active"
