@@ -8,7 +8,8 @@ checked (container running, sshd answering with its recorded host key; health.py
 - A disabled node is never touched: an admin took it out.
 - Nodes in the middle of an Ansible run (reserving, releasing) are left to that run.
 - When the Docker engine does not answer, nothing is decided: /healthz reports it, and the
-  nodes are judged again once it is back (a dead engine is not a dead node).
+  nodes are judged again one round after it is back, once it has restarted its containers (a
+  dead engine is not a dead node).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class HealthChecker:
         self.service = service
         self.probe = probe
         self.containers = containers
+        self._engine_was_down = False
 
     def check_all(self) -> dict[str, list[str]]:
         """One round over the pool. Returns what it did, by outcome."""
@@ -45,6 +47,12 @@ class HealthChecker:
             containers = {container.name: container for container in self.containers(config.pool)}
         except (OSError, RuntimeError) as error:
             log.warning("health check skipped: the Docker engine does not answer (%s)", error)
+            self._engine_was_down = True
+            return outcome
+        if self._engine_was_down:
+            # The engine is back, and restarting its containers: judge them next round.
+            self._engine_was_down = False
+            log.warning("health check: the Docker engine answers again; nodes are judged from the next round")
             return outcome
         now = service.clock()
         with service.sessions() as session:

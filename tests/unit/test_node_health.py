@@ -202,3 +202,15 @@ def test_reconcile_undoes_a_replacement_cut_short_by_a_restart(client, service, 
     view = client.get(f"/api/v1/reservations/{body['id']}").json
     assert next(n for n in view["nodes"] if n["name"] == spare_name)["state"] == "lost"
     assert view["state"] == "active"
+
+
+def test_after_an_engine_outage_one_round_passes_before_nodes_are_judged(service, checker, fake_engine):
+    fake_engine.down = True
+    checker.check_all()
+    fake_engine.down = False
+    fake_engine.running["node-1"] = False  # still starting after the engine came back
+    assert checker.check_all()["failing"] == []
+    fake_engine.running["node-1"] = True
+    checker.check_all()
+    checker.check_all()
+    assert states(service)["node-1"] == FREE
