@@ -55,18 +55,27 @@ if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl start docker >/dev/null 2>&1 || true
 fi
 
-if ! engine_answers && ! pgrep -x dockerd >/dev/null 2>&1; then
+start_dockerd() {
     say "starting dockerd in the background (log: $log_file)"
     mkdir -p "$(dirname "$log_file")"
     # A pid file left by a dockerd that died would stop the new one from starting.
     rm -f /var/run/docker.pid
     setsid nohup dockerd >>"$log_file" 2>&1 </dev/null &
+}
+
+if ! engine_answers && ! pgrep -x dockerd >/dev/null 2>&1; then
+    start_dockerd
 fi
 
 for _ in $(seq "$wait_seconds"); do
     if engine_answers; then
         say "Docker engine is up ($(docker version --format '{{.Server.Version}}' 2>/dev/null))"
         exit 0
+    fi
+    # A dockerd that was still shutting down when we looked (it no longer answered but had not
+    # exited) is gone now: start a new one.
+    if ! pgrep -x dockerd >/dev/null 2>&1; then
+        start_dockerd
     fi
     sleep 1
 done

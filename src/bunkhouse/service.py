@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -52,9 +51,6 @@ from bunkhouse.provisioner import Provisioner, RunResult
 
 log = logging.getLogger(__name__)
 
-# Seconds a successful Docker engine check is trusted before reservations ask again.
-_ENGINE_OK_SECONDS = 5.0
-
 # How often allocation retries when another request took some of the nodes it picked.
 _ALLOCATION_ATTEMPTS = 5
 
@@ -82,7 +78,6 @@ class ReservationService:
         # Releases whose account removal is queued or running in this process.
         self._releases: dict[str, JobGroup] = {}
         self._releases_lock = threading.Lock()
-        self._engine_ok_at = -_ENGINE_OK_SECONDS
 
     # ---- life cycle -------------------------------------------------------------------
 
@@ -143,15 +138,11 @@ class ReservationService:
                               reservation_id=reservation.id)
         return reservation
 
-    def _engine_answers(self) -> bool:
-        """Whether the Docker engine answers. A yes is trusted for a few seconds (a storm of
-        requests asks once); a no is asked again each time, so recovery shows at once."""
-        now = time.monotonic()
-        if now - self._engine_ok_at > _ENGINE_OK_SECONDS:
-            if engine.engine_version() is None:
-                return False
-            self._engine_ok_at = now
-        return True
+    @staticmethod
+    def _engine_answers() -> bool:
+        """Asked before every reservation (a millisecond): a reservation made while the engine
+        is down would fail on every node and quarantine them all."""
+        return engine.engine_answers()
 
     def _check_nodes_quota(self, session: Session, owner: str, count: int, quota: Quota) -> None:
         # Locks the owner's row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises), so two

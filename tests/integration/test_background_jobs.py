@@ -12,7 +12,7 @@ import time
 import paramiko
 import pytest
 
-from support import Node, Server, docker, login_refused, node_sh, ssh_run
+from support import Node, Server, docker, login_refused, node_sh, ssh_run, wait_for
 
 POOL = "health"
 POOL_SIZE = 3
@@ -31,16 +31,6 @@ def server(project_dir, tmp_path_factory, docker_engine, provisioner):
     yield server
     server.stop()
     provisioner.run_playbook("unprovision.yml", {"pool_node_pool": POOL})
-
-
-def wait_for(condition, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    return condition()
 
 
 def test_a_killed_node_is_replaced_and_comes_back_clean(server):

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from support import Node, Server, ssh_run
+from support import Node, Server, ssh_run, wait_for
 
 POOL = "outage"
 POOL_SIZE = 2
@@ -38,16 +38,6 @@ def _engine_answers() -> bool:
 
 def _start_engine(project_dir) -> None:
     subprocess.run([str(project_dir / "scripts" / "ensure-docker.sh")], check=True, capture_output=True)
-
-
-def wait_for(condition, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    return condition()
 
 
 def test_an_engine_outage_fails_cleanly_and_recovers_by_itself(server, project_dir):

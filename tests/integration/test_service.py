@@ -13,7 +13,7 @@ from datetime import datetime
 import paramiko
 import pytest
 
-from support import Node, Server, docker, login_refused, node_sh, ssh_run
+from support import Node, Server, docker, login_refused, node_sh, ssh_run, wait_for
 
 POOL = "svc"
 POOL_SIZE = 10
@@ -153,22 +153,9 @@ def test_killing_the_server_mid_reservation_leaves_no_orphan(server):
     outcome = {}
     request = threading.Thread(target=lambda: outcome.update(result=_swallow(reserve, server, "victim",
                                                                             "victim-pw-1", count=3)))
-    request.start()
     # Kill while the account run is in flight: the nodes are reserving in the database.
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if any(node["state"] == "reserving" for node in server.request("GET", "/api/v1/nodes")[1]["nodes"]):
-            break
-        time.sleep(0.05)
-    time.sleep(0.5)
-    server.kill()
-    request.join(60)
-
-    server.start()
-    # Reconcile rolls the reservation back with the same playbook; wait for it to finish.
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and free_count(server) < POOL_SIZE:
-        time.sleep(0.5)
+    _kill_and_restart_while(server, request, "reserving", settle=0.5)
+    # Reconcile rolls the reservation back with the same playbook.
     assert free_count(server) == POOL_SIZE
     reservations = server.request("GET", "/api/v1/reservations?all=1")[1]["reservations"]
     victim, = [item for item in reservations if item["username"] == "victim"]
@@ -183,22 +170,9 @@ def test_killing_the_server_mid_release_leaves_no_account_and_no_stuck_node(serv
     assert status == 201, body
     held = [node["name"] for node in body["nodes"]]
     request = threading.Thread(target=lambda: _swallow(server.request, "DELETE", f"/api/v1/reservations/{body['id']}"))
-    request.start()
     # Kill while the removal run is in flight: the nodes are releasing in the database.
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if any(node["state"] == "releasing" for node in server.request("GET", "/api/v1/nodes")[1]["nodes"]):
-            break
-        time.sleep(0.05)
-    time.sleep(0.3)
-    server.kill()
-    request.join(60)
-
-    server.start()
-    # Reconcile releases it again (the same idempotent removal); wait for it to finish.
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and free_count(server) < POOL_SIZE:
-        time.sleep(0.5)
+    _kill_and_restart_while(server, request, "releasing", settle=0.3)
+    # Reconcile releases it again (the same idempotent removal).
     assert free_count(server) == POOL_SIZE
     status, view = server.request("GET", f"/api/v1/reservations/{body['id']}")
     assert status == 200 and view["state"] == "released"
@@ -207,6 +181,19 @@ def test_killing_the_server_mid_release_leaves_no_account_and_no_stuck_node(serv
         assert node_sh(name, "test -e /home/leaver", check=False).returncode == 1
         assert login_refused(Node(name, next(n["port"] for n in body["nodes"] if n["name"] == name)),
                              "leaver", "leaver-pw-1")
+
+
+def _kill_and_restart_while(server, request: threading.Thread, node_state: str, settle: float) -> None:
+    """Start the request, SIGKILL the service once a node is in node_state (plus settle seconds,
+    so the Ansible run is under way), start it again, and wait for every node to be free."""
+    request.start()
+    wait_for(lambda: any(node["state"] == node_state
+                         for node in server.request("GET", "/api/v1/nodes")[1]["nodes"]), timeout=30, interval=0.05)
+    time.sleep(settle)
+    server.kill()
+    request.join(60)
+    server.start()
+    wait_for(lambda: free_count(server) == POOL_SIZE, timeout=120)
 
 
 def _swallow(function, *args, **kwargs):

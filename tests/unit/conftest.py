@@ -82,6 +82,7 @@ def engine_answers(monkeypatch):
     from bunkhouse import engine
 
     monkeypatch.setattr(engine, "engine_version", lambda timeout=5.0: "test")
+    monkeypatch.setattr(engine, "engine_answers", lambda timeout=2.0: True)
 
 
 POSTGRES_URL = os.environ.get("BUNKHOUSE_TEST_POSTGRES_URL", "")

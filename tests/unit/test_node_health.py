@@ -157,11 +157,11 @@ def test_an_engine_that_does_not_answer_decides_nothing(service, checker, fake_e
 
 def test_reserving_while_the_engine_is_down_is_503_and_changes_nothing(client, service, monkeypatch,
                                                                        fake_provisioner):
-    monkeypatch.setattr(engine, "engine_version", lambda timeout=5.0: None)
+    monkeypatch.setattr(engine, "engine_answers", lambda timeout=2.0: False)
     response = client.post("/api/v1/reservations", json={"username": "alice", "password": "pw-123456"})
     assert response.status_code == 503 and response.json["error"]["code"] == "engine_down"
     assert set(states(service).values()) == {FREE} and fake_provisioner.account_calls() == []
-    monkeypatch.setattr(engine, "engine_version", lambda timeout=5.0: "20.10")
+    monkeypatch.setattr(engine, "engine_answers", lambda timeout=2.0: True)
     assert client.post("/api/v1/reservations", json={"username": "alice", "password": "pw-123456"}).status_code == 201
 
 

@@ -31,3 +31,33 @@ def test_wrong_method_gets_the_json_error_shape(client):
     response = client.put("/api/v1/nodes")
     assert response.status_code == 405
     assert response.json["error"]["status"] == 405
+
+
+def test_engine_answers_asks_the_socket_for_its_ping(tmp_path, monkeypatch):
+    import socket
+    import threading
+
+    from bunkhouse import engine
+
+    monkeypatch.undo()  # conftest's engine_answers fixture stands in for the engine: use the real one
+    engine_answers = engine.engine_answers
+    path = str(tmp_path / "docker.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+
+    def answer(status: bytes):
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(1024)
+            connection.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Length: 2\r\n\r\nOK")
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+    for status, expected in [(b"200 OK", True), (b"500 Internal Server Error", False)]:
+        thread = threading.Thread(target=answer, args=(status,))
+        thread.start()
+        assert engine_answers() is expected
+        thread.join(5)
+    server.close()
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'nobody-here.sock'}")
+    assert engine_answers() is False
