@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from bunkhouse import engine, health
 from bunkhouse.models import FREE, QUARANTINED, RESERVED, Node
 from bunkhouse.service import ReservationService
-from bunkhouse.service import backoff as _backoff
 
 log = logging.getLogger(__name__)
 
@@ -56,28 +56,28 @@ class HealthChecker:
             return outcome
         now = service.clock()
         with service.sessions() as session:
-            nodes = [(node.name, node.state, node.ssh_port, dict(node.host_keys or {}), node.health_failures or 0,
-                      node.next_check_at)
-                     for node in session.scalars(select(Node).where(Node.pool == config.pool))]
-        due = [node for node in nodes if node[1] in (FREE, RESERVED)
-               or (node[1] == QUARANTINED and (node[5] is None or node[5] <= now))]
+            # Loaded rows stay readable after the session (expire_on_commit is off).
+            nodes = list(session.scalars(select(Node).where(Node.pool == config.pool)))
+        due = [node for node in nodes if node.state in (FREE, RESERVED)
+               or (node.state == QUARANTINED and (node.next_check_at is None or node.next_check_at <= now))]
 
-        def problem(node) -> str | None:
-            name, state, port, keys = node[0], node[1], node[2], node[3]
-            container = containers.get(name)
+        def problem(node: Node) -> str | None:
+            container = containers.get(node.name)
             if container is None:
                 return "container missing"
             if not container.running:
                 return "container not running"
-            if state == QUARANTINED:
+            if node.state == QUARANTINED:
                 return None  # it runs again: recover_node recreates it, new host keys and all
-            return self.probe(_probe_host(config.ssh_bind_address), container.ssh_port or port, keys)
+            return self.probe(_probe_host(config.ssh_bind_address), container.ssh_port or node.ssh_port,
+                              node.host_keys or {})
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             problems = list(pool.map(problem, due))
 
-        for (name, state, _, _, failures, _), reason in zip(due, problems, strict=True):
-            if state == QUARANTINED:
+        for node, reason in zip(due, problems, strict=True):
+            name, failures = node.name, node.health_failures or 0
+            if node.state == QUARANTINED:
                 if reason is None and service.recover_node(name, actor=ACTOR):
                     outcome["recovered"].append(name)
                 else:
@@ -108,6 +108,11 @@ class HealthChecker:
                 node.next_check_at = service.clock() + _backoff(service.config.health_interval_seconds, failures)
             if reason and node.state == QUARANTINED:
                 node.state_reason = f"health check: {reason}"
+
+
+def _backoff(interval: int, failures: int) -> timedelta:
+    """How long a quarantined node waits before its next try: doubles, at most 30 minutes."""
+    return timedelta(seconds=min(1800, interval * 2 ** max(0, failures - 2)))
 
 
 def _probe_host(bind_address: str) -> str:

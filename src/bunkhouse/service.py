@@ -99,7 +99,9 @@ class ReservationService:
         if quota.max_duration_minutes is not None and duration_minutes > quota.max_duration_minutes:
             raise Forbidden(f"your leases may last at most {quota.max_duration_minutes} minutes",
                             code="quota_duration", limit=quota.max_duration_minutes, field="duration_minutes")
-        if not self._engine_answers():
+        # Asked before every reservation (a millisecond): one made while the engine is down would
+        # fail on every node and quarantine them all.
+        if not engine.engine_answers():
             raise Unavailable("the Docker engine does not answer: nothing was reserved; try again later",
                               code="engine_down")
         password_hash = hash_password(password)
@@ -137,12 +139,6 @@ class ReservationService:
             raise Unavailable(reservation.error or "provisioning failed", code="provisioning_failed",
                               reservation_id=reservation.id)
         return reservation
-
-    @staticmethod
-    def _engine_answers() -> bool:
-        """Asked before every reservation (a millisecond): a reservation made while the engine
-        is down would fail on every node and quarantine them all."""
-        return engine.engine_answers()
 
     def _check_nodes_quota(self, session: Session, owner: str, count: int, quota: Quota) -> None:
         # Locks the owner's row (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises), so two
@@ -385,16 +381,21 @@ class ReservationService:
     def provision_pool(self) -> RunResult:
         """Run provision.yml for the configured pool (idempotent); sync_nodes reads the result."""
         result = self.provisioner.run_playbook("provision.yml", {
-            "pool_node_pool": self.config.pool,
-            "pool_node_count": self.config.pool_size,
-            "pool_node_ssh_port_first": self.config.ssh_port_first,
-            "pool_node_ssh_port_last": self.config.ssh_port_last,
-            "pool_node_ssh_bind_address": self.config.ssh_bind_address,
+            **self._pool_variables(), "pool_node_count": self.config.pool_size,
         })
         self._record_run(result, "provision")
         if not result.ok:
             log.error("provisioning the pool failed:\n%s", result.stdout_tail)
         return result
+
+    def _pool_variables(self) -> dict:
+        """provision.yml's variables that place this service's pool on the engine."""
+        return {
+            "pool_node_pool": self.config.pool,
+            "pool_node_ssh_port_first": self.config.ssh_port_first,
+            "pool_node_ssh_port_last": self.config.ssh_port_last,
+            "pool_node_ssh_bind_address": self.config.ssh_bind_address,
+        }
 
     def sync_nodes(self) -> dict[str, list[str]]:
         """Bring the nodes table in line with the engine's containers of the pool.
@@ -444,10 +445,7 @@ class ReservationService:
                 return None
             reservation = session.get(Reservation, node.reservation_id) if node.reservation_id else None
             was_reserved = node.state == RESERVED and reservation is not None and reservation.state == ACTIVE
-            node.state, node.state_reason, node.reservation_id = QUARANTINED, reason, None
-            node.next_check_at = self.clock()
-            self._event(session, "quarantined", actor, reservation.id if reservation else None, name,
-                        {"reason": reason})
+            self._quarantine(session, [name], reservation.id if reservation else None, reason, actor)
             if not was_reserved:
                 return None
             held = session.scalar(select(ReservationNode).where(
@@ -506,11 +504,8 @@ class ReservationService:
                 return False
         index = _node_index(name)
         result = self.provisioner.run_playbook("provision.yml", {
-            "pool_node_pool": self.config.pool, "pool_node_state": "recreated",
-            "pool_node_first_index": index, "pool_node_count": 1,
-            "pool_node_ssh_port_first": self.config.ssh_port_first,
-            "pool_node_ssh_port_last": self.config.ssh_port_last,
-            "pool_node_ssh_bind_address": self.config.ssh_bind_address,
+            **self._pool_variables(), "pool_node_state": "recreated", "pool_node_first_index": index,
+            "pool_node_count": 1,
         })
         self._record_run(result, "recover")
         keys = engine.host_key_fingerprints(name) if result.ok else {}
@@ -519,9 +514,7 @@ class ReservationService:
             if node is None:
                 return False
             if not result.ok or not keys:
-                node.health_failures = (node.health_failures or 0) + 1
-                node.next_check_at = self.clock() + backoff(self.config.health_interval_seconds, node.health_failures)
-                return False
+                return False  # still quarantined; the health job counts the failure and backs off
             node.state, node.state_reason, node.host_keys = FREE, None, keys
             node.health_failures, node.next_check_at = 0, None
             self._event(session, "recovered", actor, None, name, {"recreated": True})
@@ -660,11 +653,6 @@ def _node_index(name: str) -> int:
     if match is None:
         raise ValueError(f"{name} does not end with a node number")
     return int(match.group(1))
-
-
-def backoff(interval: int, failures: int) -> timedelta:
-    """How long a quarantined node waits before its next try: doubles, at most 30 minutes."""
-    return timedelta(seconds=min(1800, interval * 2 ** max(0, failures - 2)))
 
 
 def _reservation_or_404(session: Session, reservation_id: str) -> Reservation:
