@@ -185,8 +185,9 @@ class EventQuery(Schema):
     node = String(validate=Length(1, 128))
     since = DateTime(metadata={"description": "ISO 8601 time; events at or after it"})
     until = DateTime(metadata={"description": "ISO 8601 time; events before it"})
-    # Bounded to a 64-bit id: a bigger number is no event id, and SQLite cannot even compare it.
-    after_id = Integer(strict=False, validate=Range(min=0, max=2**63 - 1))
+    # Bounded to the id column (INTEGER: 32 bits on PostgreSQL): a bigger number is no event id,
+    # and the database cannot even compare it.
+    after_id = Integer(strict=False, validate=Range(min=0, max=2**31 - 1))
     limit = Integer(load_default=100, strict=False, validate=Range(1, 1000))
 
 

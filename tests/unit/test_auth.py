@@ -264,8 +264,8 @@ def test_the_command_line_makes_users_and_tokens_the_api_accepts(client, admin_t
     assert client.get("/api/v1/me", headers=bearer(token)).status_code == 401
 
 
-def test_an_event_id_beyond_64_bits_is_a_400_not_a_crash(client, admin_token):
+def test_an_event_id_beyond_the_id_column_is_a_400_not_a_crash(client, admin_token):
     # Found by the schemathesis run: SQLite cannot compare a bigger integer.
-    response = client.get(f"/api/v1/events?after_id={2 ** 64}", headers=bearer(admin_token))
+    response = client.get(f"/api/v1/events?after_id={2 ** 31}", headers=bearer(admin_token))
     assert response.status_code == 400
-    assert client.get(f"/api/v1/events?after_id={2 ** 63 - 1}", headers=bearer(admin_token)).status_code == 200
+    assert client.get(f"/api/v1/events?after_id={2 ** 31 - 1}", headers=bearer(admin_token)).status_code == 200
