@@ -1,4 +1,4 @@
-"""Benchmark: how long provisioning a pool of N nodes takes through the provisioner.
+"""Benchmark: how long provisioning a pool of N nodes takes through the runner.
 
 Uses a pool of its own ("bench"), so it never touches the default pool. For each round:
 unprovision, then provision N nodes from scratch (the image already built), then provision
@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from bunkhouse.config import Config  # noqa: E402
-from bunkhouse.provisioner import Provisioner  # noqa: E402
+from bunkhouse.runner.playbooks import Runner  # noqa: E402
 
 POOL = "bench"
 
@@ -32,7 +32,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
-    provisioner = Provisioner(Config.from_environ())
+    config = Config.from_environ()
+    runner = Runner(config.project_dir, config.inventory_dir, config.runs_dir, config.ansible)
     pool = {
         "pool_node_pool": POOL,
         "pool_node_count": args.count,
@@ -43,7 +44,7 @@ def main() -> int:
 
     def timed(playbook: str, variables: dict) -> float:
         started = time.monotonic()
-        result = provisioner.run_playbook(playbook, variables)
+        result = runner.run(playbook, variables)
         elapsed = time.monotonic() - started
         if not result.ok:
             print(result.stdout_tail, file=sys.stderr)
@@ -51,16 +52,16 @@ def main() -> int:
         return elapsed
 
     # The image must exist before we time anything: its one-off build is not what we measure.
-    timed("image.yml", {})
+    timed("pool_image.yml", {})
     fresh, again, removal = [], [], []
     try:
         for _ in range(args.rounds):
-            timed("unprovision.yml", {"pool_node_pool": POOL})
-            fresh.append(timed("provision.yml", pool))
-            again.append(timed("provision.yml", pool))
-            removal.append(timed("unprovision.yml", {"pool_node_pool": POOL}))
+            timed("pool_remove.yml", {"pool_node_pool": POOL})
+            fresh.append(timed("pool_provision.yml", pool))
+            again.append(timed("pool_provision.yml", pool))
+            removal.append(timed("pool_remove.yml", {"pool_node_pool": POOL}))
     finally:
-        provisioner.run_playbook("unprovision.yml", {"pool_node_pool": POOL})
+        runner.run("pool_remove.yml", {"pool_node_pool": POOL})
 
     figures = {
         f"provision {args.count} nodes from scratch": fresh,

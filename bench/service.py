@@ -29,11 +29,11 @@ from datetime import datetime
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(PROJECT_DIR / "src"), str(PROJECT_DIR / "tests" / "integration")]
+sys.path[:0] = [str(PROJECT_DIR / "src"), str(PROJECT_DIR / "tests")]
 
-from bunkhouse.config import Config  # noqa: E402
-from bunkhouse.provisioner import Provisioner  # noqa: E402
-from support import Node, Server, node_sh, ssh_run  # noqa: E402
+from helpers.api import reserve  # noqa: E402
+from helpers.nodes import Node, node_sh, ssh_run  # noqa: E402
+from helpers.service import Server, remove_pool  # noqa: E402
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -45,8 +45,7 @@ class Bench:
     def __init__(self, pool: str, size: int, port_first: int, **settings: str):
         self.pool = pool
         self.instance = Path(tempfile.mkdtemp(prefix=f"bunkhouse-bench-{pool}-"))
-        self.server = Server(PROJECT_DIR, self.instance, pool=pool, pool_size=size, ssh_port_first=port_first,
-                             **settings)
+        self.server = Server(self.instance, pool=pool, pool_size=size, ssh_port_first=port_first, **settings)
 
     def __enter__(self) -> Bench:
         self.server.start()
@@ -54,14 +53,12 @@ class Bench:
 
     def __exit__(self, *_exc) -> None:
         self.server.stop()
-        Provisioner(Config.from_environ({"BUNKHOUSE_INSTANCE_DIR": str(self.instance)})).run_playbook(
-            "unprovision.yml", {"pool_node_pool": self.pool})
+        remove_pool(self.pool)
 
     def reserve(self, username: str, password: str, count: int = 1, duration: int = 30):
         started = time.monotonic()
-        status, body = self.server.request("POST", "/api/v1/reservations", {
-            "username": username, "password": password, "count": count, "duration_minutes": duration})
-        return time.monotonic() - started, status, body
+        answer = reserve(self.server.api, username, password, count=count, duration=duration)
+        return time.monotonic() - started, answer.status, answer.body
 
     def account_runs_since(self, since: float) -> int:
         with sqlite3.connect(self.instance / "bunkhouse.db") as database:
@@ -132,7 +129,7 @@ class Bench:
             f"{label}: service peak RSS MB": peak_rss[0],
         }
         started = time.monotonic()
-        self.server.request("GET", "/release_all")
+        self.server.api.get("/release_all")
         figures[f"{label}: release all s"] = time.monotonic() - started
         return figures
 
@@ -146,7 +143,7 @@ class Bench:
                 node = Node(access["name"], access["port"])
                 assert ssh_run(node, body["username"], "id -un", password="pair-pw-12").strip() == body["username"]
             latencies.append(time.monotonic() - started)
-            self.server.request("DELETE", f"/api/v1/reservations/{body['id']}")
+            self.server.api.delete(f"/api/v1/reservations/{body['id']}")
         return statistics.median(latencies)
 
     def expiry_lag(self, count: int) -> list[float]:

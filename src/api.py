@@ -1,22 +1,16 @@
-"""WSGI entry point: `app` for a WSGI server (`just run` uses gunicorn with one worker, the
-one process that runs the scheduler), or `python src/api.py` to serve it directly."""
+"""The entry point the project's users know: `gunicorn --chdir src api:app`, or
+`python src/api.py` to serve with Flask's own server. The app lives in bunkhouse.wsgi."""
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
 # Running as `python src/api.py` puts src/ on the path already; a WSGI server may not.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-# Our own access log (bunkhouse.access) redacts passwords; the servers' own logs are not used.
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-from bunkhouse.web import create_app  # noqa: E402
-
-app = create_app()
+from bunkhouse.wsgi import app  # noqa: E402
 
 if __name__ == "__main__":
-    settings = app.config["BUNKHOUSE"]
+    settings = app.config["BUNKHOUSE"].http
     app.run(host=settings.host, port=settings.port, threaded=True, use_reloader=False)

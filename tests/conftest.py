@@ -1,17 +1,16 @@
-"""Shared test set-up: the project's paths and a Provisioner writing runs into a temp folder."""
+"""Shared test set-up: the project's paths, a configuration and a real Runner writing its runs
+into a temporary folder."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_DIR / "src"))
+from bunkhouse.config import Config
+from bunkhouse.runner.playbooks import Runner
 
-from bunkhouse.config import Config  # noqa: E402
-from bunkhouse.provisioner import Provisioner  # noqa: E402
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -26,5 +25,5 @@ def config(tmp_path_factory) -> Config:
 
 
 @pytest.fixture(scope="session")
-def provisioner(config) -> Provisioner:
-    return Provisioner(config)
+def runner(config) -> Runner:
+    return Runner(config.project_dir, config.inventory_dir, config.runs_dir, config.ansible)

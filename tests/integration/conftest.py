@@ -1,26 +1,35 @@
 """Integration fixtures: a real Docker engine, the real node image, a real pool of nodes
-provisioned with the project's playbooks through ansible-runner."""
+provisioned with the project's playbooks through the real runner."""
 
 from __future__ import annotations
 
 import pytest
 
-from bunkhouse import engine
-from support import POOL, POOL_SIZE, PORT_FIRST, Node, pool_variables
+from bunkhouse.fleet.engines import EngineClient, load_engines
+from helpers.nodes import Node, pool_variables
+from helpers.service import port_range
+
+POOL = "itest"
+POOL_SIZE = 3
 
 
 @pytest.fixture(scope="session")
-def docker_engine() -> str:
-    version = engine.engine_version()
+def docker_engine(project_dir) -> str:
+    version = EngineClient(load_engines(project_dir / "inventory")[0]).version()
     if version is None:
         pytest.fail("no Docker engine answers: run scripts/ensure-docker.sh (./just test does it)")
     return version
 
 
 @pytest.fixture(scope="session")
-def pool(provisioner, docker_engine) -> list[Node]:
-    """A pool of three nodes provisioned with playbooks/provision.yml for the whole session."""
-    result = provisioner.run_playbook("provision.yml", pool_variables(POOL, POOL_SIZE, PORT_FIRST))
+def pool_ports() -> int:
+    return port_range()
+
+
+@pytest.fixture(scope="session")
+def pool(runner, docker_engine, pool_ports) -> list[Node]:
+    """A pool of three nodes provisioned with playbooks/pool_provision.yml for the whole session."""
+    result = runner.run("pool_provision.yml", pool_variables(POOL, POOL_SIZE, pool_ports))
     assert result.ok, result.stdout_tail
-    yield [Node(f"bunkhouse-{POOL}-{index}", PORT_FIRST + index - 1) for index in range(1, POOL_SIZE + 1)]
-    provisioner.run_playbook("unprovision.yml", {"pool_node_pool": POOL})
+    yield [Node(f"bunkhouse-{POOL}-{index}", pool_ports + index - 1) for index in range(1, POOL_SIZE + 1)]
+    runner.run("pool_remove.yml", {"pool_node_pool": POOL})

@@ -7,12 +7,15 @@ from bunkhouse.config import Config, ConfigError
 
 def test_defaults_need_no_environment():
     config = Config.from_environ({})
-    assert config.ansible_timeout == 300
-    assert config.ansible_forks == 20
-    assert config.port == 8080
-    assert (config.project_dir / "playbooks" / "accounts.yml").is_file()
+    assert config.ansible.timeout == 300
+    assert config.ansible.host_timeout == 60
+    assert config.ansible.forks == 20
+    assert config.http.port == 8080
+    assert config.auth.rate_limit_storage == "memory://"
+    assert (config.project_dir / "playbooks" / "account_manage.yml").is_file()
     assert config.instance_dir == config.project_dir / "instance"
     assert config.runs_dir == config.instance_dir / "runs"
+    assert config.inventory_dir == config.project_dir / "inventory"
 
 
 def test_environment_overrides_defaults(tmp_path):
@@ -20,11 +23,27 @@ def test_environment_overrides_defaults(tmp_path):
         {"BUNKHOUSE_INSTANCE_DIR": str(tmp_path), "BUNKHOUSE_ANSIBLE_TIMEOUT": "42", "BUNKHOUSE_PORT": "9000"}
     )
     assert config.instance_dir == Path(tmp_path).resolve()
-    assert config.ansible_timeout == 42
-    assert config.port == 9000
+    assert config.ansible.timeout == 42
+    assert config.http.port == 9000
+
+
+def test_the_monitor_interval_keeps_its_old_name_as_a_fallback():
+    assert Config.from_environ({"BUNKHOUSE_HEALTH_INTERVAL": "7"}).jobs.monitor_interval_seconds == 7
+    assert Config.from_environ({"BUNKHOUSE_HEALTH_INTERVAL": "7", "BUNKHOUSE_MONITOR_INTERVAL": "9"}
+                               ).jobs.monitor_interval_seconds == 9
 
 
 @pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5"])
 def test_bad_numbers_are_refused_with_the_variable_named(value):
     with pytest.raises(ConfigError, match="BUNKHOUSE_ANSIBLE_TIMEOUT"):
         Config.from_environ({"BUNKHOUSE_ANSIBLE_TIMEOUT": value})
+
+
+@pytest.mark.parametrize("environment, named", [
+    ({"BUNKHOUSE_POOL_SIZE": "20", "BUNKHOUSE_SSH_PORT_LAST": "22010"}, "BUNKHOUSE_SSH_PORT_LAST"),
+    ({"BUNKHOUSE_PASSWORD_MIN_LENGTH": "50", "BUNKHOUSE_PASSWORD_MAX_LENGTH": "10"}, "BUNKHOUSE_PASSWORD_MIN_LENGTH"),
+    ({"BUNKHOUSE_BATCHING": "maybe"}, "BUNKHOUSE_BATCHING"),
+])
+def test_settings_that_do_not_fit_together_are_refused(environment, named):
+    with pytest.raises(ConfigError, match=named):
+        Config.from_environ(environment)

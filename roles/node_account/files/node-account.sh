@@ -6,9 +6,12 @@
 # what bounded a run (10 nodes: 7.6 s to create, 14 s to remove; 2 cores).
 #
 #   node-account present NAME UID_MIN UID_MAX PASSWORD_HASH SHELL COMMENT SUDO NOPASSWD KEYS
-#   node-account absent  NAME UID_MIN UID_MAX
+#   node-account absent  NAME UID_MIN UID_MAX [COMMENT]
 #
 # SUDO and NOPASSWD are yes or no; KEYS holds the authorized public keys, one per line.
+# An absent with a COMMENT removes the account only if its comment is that one: the service
+# writes its lease into the comment, so a late removal for one lease never takes the account
+# of the same name that another lease made since (it reports "bunkhouse-kept: ...").
 # The last line printed is "bunkhouse-changed: yes" or "bunkhouse-changed: no"; a failure says
 # why on stderr and exits non-zero.
 set -eu
@@ -143,6 +146,12 @@ sweep_orphans() {
 }
 
 absent() {
+    owner=${1:-}
+    if [ -n "$uid" ] && [ -n "$owner" ] && [ "$(getent passwd "$name" | cut -d: -f5)" != "$owner" ]; then
+        echo "bunkhouse-kept: $name belongs to another lease"
+        echo "bunkhouse-changed: no"
+        exit 0
+    fi
     if [ -n "$uid" ]; then
         # Lock first: nobody logs in while the account goes.
         usermod --lock --expiredate 1 --shell /usr/sbin/nologin "$name"
@@ -175,7 +184,7 @@ absent() {
 
 case $action in
     present) present "$@" ;;
-    absent) absent ;;
+    absent) absent "$@" ;;
     *) fail "unknown action $action" ;;
 esac
 echo "bunkhouse-changed: $changed"

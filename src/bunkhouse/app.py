@@ -1,0 +1,119 @@
+"""The application factory: builds every part from the configuration and wires them together,
+bottom layer first (core, runner, fleet, identity, jobs, the web shell, then the products)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from apiflask import APIFlask
+
+from bunkhouse import __version__
+from bunkhouse.config import Config
+from bunkhouse.core import schema
+from bunkhouse.core.db import Database
+from bunkhouse.core.primary import PrimaryLock, Role
+from bunkhouse.fleet.engines import EngineClient, load_engines
+from bunkhouse.fleet.fleet import Fleet
+from bunkhouse.fleet.monitor import Monitor, Probe
+from bunkhouse.fleet.pool import Pool
+from bunkhouse.fleet.probe import ssh_probe
+from bunkhouse.identity.bootstrap import bootstrap_admin
+from bunkhouse.identity.tokens import Tokens
+from bunkhouse.identity.users import ApiUsers
+from bunkhouse.jobs.scheduler import Scheduler
+from bunkhouse.lifecycle import Lifecycle
+from bunkhouse.reservations import accounts, seed_routes
+from bunkhouse.reservations import api as reservations_api
+from bunkhouse.reservations.jobs import ReservationJobs
+from bunkhouse.reservations.reconcile import Reconciler
+from bunkhouse.reservations.replacement import Replacements
+from bunkhouse.reservations.service import ReservationService
+from bunkhouse.runner.batcher import Batcher
+from bunkhouse.runner.playbooks import Runner
+from bunkhouse.runner.records import recorder
+from bunkhouse.web import events_api, fleet_api, health, users_api
+from bunkhouse.web.access import init_access
+from bunkhouse.web.access_log import init_access_log
+from bunkhouse.web.docs import init_docs
+from bunkhouse.web.errors import init_errors
+from bunkhouse.web.ratelimit import init_rate_limit
+from bunkhouse.web.schemas import ERROR_SCHEMA
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Config | None = None, *, runner: Runner | None = None, engine: EngineClient | None = None,
+               probe: Probe = ssh_probe, start_background: bool = True) -> APIFlask:
+    """The app. Tests hand in a fake runner and engine; with start_background off, nothing
+    starts in the background (no provisioning, no jobs) and the app can act at once."""
+    config = config or Config.from_environ()
+    app = APIFlask(__name__, title="bunkhouse", version=__version__, spec_path="/openapi.json", docs_path="/docs")
+    app.config.update(
+        VALIDATION_ERROR_STATUS_CODE=400, VALIDATION_ERROR_DESCRIPTION="Invalid input",
+        VALIDATION_ERROR_SCHEMA=ERROR_SCHEMA, HTTP_ERROR_SCHEMA=ERROR_SCHEMA, BUNKHOUSE=config, JSON_SORT_KEYS=False,
+        DESCRIPTION="Short-lived, isolated Linux environments: reserve SSH nodes, get an account on each, "
+                    "lose it when the lease ends.",
+    )
+
+    database = Database(config.sqlalchemy_url)
+    schema.upgrade(database, config.instance_dir)
+    lock = PrimaryLock(database, config.instance_dir)
+    role = Role(primary=config.jobs.scheduler and lock.acquire())
+    log.info("this process is the %s of its deployment", role.name)
+
+    runner = runner or Runner(config.project_dir, config.inventory_dir, config.runs_dir, config.ansible,
+                              recorder(database))
+    engine = engine or EngineClient(load_engines(config.inventory_dir)[0])
+    fleet = Fleet(database, runner, engine, Pool.of_settings(config.pool), role)
+    settings = config.ansible
+    batcher = Batcher(runner, accounts.PLAYBOOK, accounts.VARIABLE, batching=settings.batching,
+                      window=settings.batch_window, max_window=settings.batch_window_max, standbys=settings.standbys,
+                      extra_variables={"bunkhouse_host_timeout": settings.host_timeout})
+    service = ReservationService(config.reservations, database, fleet, accounts.AccountWork(database, batcher),
+                                 request_timeout=config.http.request_timeout)
+    replacements = Replacements(service)
+    fleet.on_lost(replacements.node_lost)
+    reconciler = Reconciler(service, replacements, config.jobs.stuck_after_seconds)
+    scheduler = Scheduler()
+    lifecycle = Lifecycle(
+        config, role, lock, database, runner, batcher, fleet, Monitor(fleet, config.jobs.monitor_interval_seconds,
+                                                                      probe),
+        scheduler, reconciler,
+        ReservationJobs(scheduler, service, reconciler, runner, config.jobs, config.reservations.notice_seconds,
+                        settings.host_timeout))
+    users, tokens = ApiUsers(database, config.auth), Tokens(database, config.auth)
+    app.extensions.update({
+        "bunkhouse.database": database, "bunkhouse.fleet": fleet, "bunkhouse.reservations": service,
+        "bunkhouse.users": users, "bunkhouse.lifecycle": lifecycle, "bunkhouse.status": lifecycle.status,
+        "bunkhouse.replacements": replacements, "bunkhouse.reconciler": reconciler,
+    })
+
+    # The web shell: the access log first (it times everything), then who may call what.
+    init_access_log(app)
+    init_errors(app)
+    init_docs(app)
+    init_access(app, tokens, config.auth.enabled)
+    init_rate_limit(app, config.auth)
+    for blueprint in (health.bp, users_api.bp, events_api.bp, fleet_api.bp, reservations_api.bp, seed_routes.bp):
+        app.register_blueprint(blueprint)
+
+    if config.auth.enabled:
+        _bootstrap_admin(users, tokens, config)
+    if start_background:
+        lifecycle.start()
+    else:
+        lifecycle.start_now()
+    return app
+
+
+def _bootstrap_admin(users: ApiUsers, tokens: Tokens, config: Config) -> None:
+    """First start with authentication on and no admin: make one. Its token is written to a
+    0600 file, and shown on the terminal only when there is one (never in the log)."""
+    token = bootstrap_admin(users, tokens, config.admin_token_file)
+    if token is None:
+        return
+    log.warning("no admin existed: created user 'admin'; its token is in %s (mode 0600)", config.admin_token_file)
+    if sys.stderr.isatty():
+        print(f"\n  bunkhouse admin token (shown once; also in {config.admin_token_file}):\n  {token}\n",
+              file=sys.stderr, flush=True)

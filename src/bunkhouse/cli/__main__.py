@@ -1,0 +1,5 @@
+import sys
+
+from bunkhouse.cli.commands import main
+
+sys.exit(main())

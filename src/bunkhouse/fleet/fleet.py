@@ -1,0 +1,178 @@
+"""The fleet of one pool: its members on the engine, provisioned, synced, recreated, taken out
+and put back; claims and releases go through transitions.py in the caller's transaction.
+
+A product holds members by lease id (Container.holder) and listens for losses: when the
+monitor quarantines a member that was held, every listener of on_lost() is told (container,
+holder, reason) after the quarantine is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection
+from datetime import datetime
+
+from sqlalchemy import select
+
+from bunkhouse.core.db import Database
+from bunkhouse.core.errors import Conflict
+from bunkhouse.core.lookup import get_or_404
+from bunkhouse.core.model import utcnow
+from bunkhouse.core.primary import Role
+from bunkhouse.fleet import transitions
+from bunkhouse.fleet.engines import EngineClient
+from bunkhouse.fleet.models import IN_USE, Container
+from bunkhouse.fleet.models import ContainerState as S
+from bunkhouse.fleet.pool import Pool, natural_key
+from bunkhouse.runner.playbooks import Runner
+from bunkhouse.runner.results import RunResult
+
+log = logging.getLogger(__name__)
+
+LostListener = Callable[[str, str, str], None]  # (container, holder, reason)
+
+# Why the sync quarantines a free member, and the reasons it may lift by itself.
+_GONE = ("container missing", "container not running")
+
+
+class Fleet:
+    def __init__(self, database: Database, runner: Runner, engine: EngineClient, pool: Pool, role: Role, *,
+                 clock: Callable[[], datetime] = utcnow):
+        self.database = database
+        # Only the primary process, once started, runs Ansible (core/primary.py).
+        self.role = role
+        self.runner = runner
+        self.engine = engine
+        self.pool = pool
+        self.clock = clock
+        self._lost_listeners: list[LostListener] = []
+
+    # ---- reads -------------------------------------------------------------------------
+
+    def members(self) -> list[Container]:
+        with self.database.read() as session:
+            return list(session.scalars(select(Container).where(Container.pool == self.pool.name)
+                                        .order_by(Container.id)))
+
+    def member(self, name: str) -> Container:
+        with self.database.read() as session:
+            return get_or_404(session, Container, "node", "node_not_found", name=name)
+
+    def states_by_holder(self, holders: Collection[str]) -> dict[str, dict[str, str]]:
+        """{holder: {container: state}} for every container these holders hold: one query."""
+        if not holders:
+            return {}
+        found: dict[str, dict[str, str]] = {holder: {} for holder in holders}
+        with self.database.read() as session:
+            rows = session.execute(select(Container.holder, Container.name, Container.state)
+                                   .where(Container.holder.in_(list(holders))))
+            for holder, name, state in rows:
+                found[holder][name] = state
+        return found
+
+    def engine_answers(self) -> bool:
+        return self.engine.answers()
+
+    # ---- making members ------------------------------------------------------------------
+
+    def provision(self) -> RunResult:
+        """Run pool_provision.yml for the pool (idempotent); sync() reads the result."""
+        result = self.runner.run("pool_provision.yml", self.pool.variables(), purpose="provision")
+        if not result.ok:
+            log.error("provisioning the pool failed:\n%s", result.stdout_tail)
+        return result
+
+    def sync(self) -> dict[str, list[str]]:
+        """Bring the containers table in line with the engine's containers of the pool.
+
+        New running containers become free members (with their host key fingerprints); a free
+        member whose container is missing or stopped is quarantined, never handed out.
+        """
+        pool = self.pool
+        # Ordered by member number (node-2 before node-10), so they are handed out in that order.
+        found = {info.name: info for info in sorted(self.engine.containers(pool.name, pool.template.port),
+                                                    key=lambda info: natural_key(info.name))}
+        keys = {name: self.engine.host_keys(name) for name, info in found.items() if info.running}
+        added, quarantined = [], []
+        with self.database.write() as session:
+            known = {row.name: row for row in session.scalars(select(Container).where(Container.pool == pool.name))}
+            for name, info in found.items():
+                row = known.get(name)
+                if row is None:
+                    usable = info.running and info.port
+                    row = Container(name=name, pool=pool.name, template=pool.template.name, engine=self.engine.name,
+                                    port=info.port or 0, state=S.FREE if usable else S.QUARANTINED,
+                                    state_reason=None if usable else "container not running")
+                    session.add(row)
+                    added.append(name)
+                if keys.get(name):
+                    row.host_keys = keys[name]
+                if info.port:
+                    row.port = info.port
+            session.flush()
+            for name in known:
+                info = found.get(name)
+                if info is None or not info.running:
+                    reason = _GONE[0] if info is None else _GONE[1]
+                    quarantined += transitions.quarantine(session, [name], reason, holder=None, states=[S.FREE],
+                                                          actor="sync")
+                else:
+                    transitions.release_from_quarantine(session, name, _GONE)
+        return {"added": added, "quarantined": quarantined}
+
+    def recreate(self, name: str, *, actor: str) -> bool:
+        """Bring a quarantined member back: recreate its container with Ansible (clean, new
+        host keys, whatever it held), then free it. False if that failed."""
+        with self.database.read() as session:
+            row = session.scalar(select(Container).where(Container.name == name))
+            if row is None or row.state != S.QUARANTINED:
+                return False
+        result = self.runner.run("pool_provision.yml", self.pool.one_member(name, "recreated"), purpose="recover")
+        keys = self.engine.host_keys(name) if result.ok else {}
+        if not result.ok or not keys:
+            return False  # still quarantined; the monitor counts the failure and backs off
+        with self.database.write() as session:
+            return transitions.recover(session, name, keys, actor=actor)
+
+    # ---- an operator's hand --------------------------------------------------------------
+
+    def disable(self, name: str, reason: str, *, actor: str) -> Container:
+        """Take a member out: it stays out whatever the monitor says."""
+        with self.database.write() as session:
+            row = get_or_404(session, Container, "node", "node_not_found", name=name)
+            if row.state in IN_USE:
+                raise Conflict(f"node {name} is in use ({row.state}) by {row.holder}: end that lease first",
+                               code="node_in_use", state=row.state, holder=row.holder)
+            if row.state != S.DISABLED:
+                transitions.disable(session, name, reason or "disabled by an admin", actor=actor)
+        return self.member(name)
+
+    def enable(self, name: str, *, actor: str) -> Container:
+        """Put a disabled member back: it is recreated clean first."""
+        self.role.require_acting()
+        with self.database.write() as session:
+            get_or_404(session, Container, "node", "node_not_found", name=name)
+            enabled = transitions.enable(session, name, actor=actor)
+        if enabled:
+            self.recreate(name, actor=actor)
+        return self.member(name)
+
+    # ---- losses ----------------------------------------------------------------------------
+
+    def on_lost(self, listener: LostListener) -> None:
+        self._lost_listeners.append(listener)
+
+    def quarantine(self, name: str, reason: str, *, actor: str, expected_state: str,
+                   expected_holder: str | None) -> bool:
+        """Quarantine a member if it is still as the caller saw it (state and holder); a held
+        one is then reported lost to the listeners. False if it had moved on."""
+        with self.database.write() as session:
+            taken = transitions.quarantine(session, [name], reason, holder=expected_holder,
+                                           states=[expected_state], actor=actor)
+        if taken and expected_holder is not None:
+            for listener in self._lost_listeners:
+                try:
+                    listener(name, expected_holder, reason)
+                except Exception:  # noqa: BLE001 - the periodic reconcile repairs what a listener missed
+                    log.exception("a listener failed on the loss of %s", name)
+        return bool(taken)

@@ -1,0 +1,82 @@
+"""A pool: the members of one template on the fleet, named bunkhouse-<pool>-<n> with their
+main port published at port_first + n - 1, and how Ansible makes them (pool_provision.yml's
+variables). The SSH node pool of reservations is the first pool, of the first template.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bunkhouse.config import PoolSettings
+
+
+@dataclass(frozen=True)
+class Template:
+    """How a container is made."""
+
+    name: str
+    image: str
+    # The container port published for each member: the one people and probes use.
+    port: int
+    # Docker limits; None: none set (issue 9 puts limits on every container).
+    cpus: float | None = None
+    memory: str | None = None
+    pids_limit: int | None = None
+
+
+SSH_NODE = Template(name="ssh-node", image="bunkhouse/node:latest", port=22)
+
+
+@dataclass(frozen=True)
+class Pool:
+    name: str
+    template: Template
+    size: int
+    port_first: int
+    port_last: int
+    bind_address: str
+    # The host name people are told to connect to.
+    public_host: str
+
+    @classmethod
+    def of_settings(cls, settings: PoolSettings, template: Template = SSH_NODE) -> Pool:
+        return cls(settings.name, template, settings.size, settings.ssh_port_first, settings.ssh_port_last,
+                   settings.ssh_bind_address, settings.ssh_host)
+
+    @property
+    def probe_host(self) -> str:
+        """Where this machine reaches the members' published ports."""
+        return "127.0.0.1" if self.bind_address in ("0.0.0.0", "::", "") else self.bind_address
+
+    def variables(self, **overrides) -> dict:
+        """pool_provision.yml's variables that place this pool's members on an engine."""
+        template = self.template
+        variables = {
+            "pool_node_pool": self.name,
+            "pool_node_image": template.image,
+            "pool_node_count": self.size,
+            "pool_node_ssh_port_first": self.port_first,
+            "pool_node_ssh_port_last": self.port_last,
+            "pool_node_ssh_bind_address": self.bind_address,
+        }
+        limits = {"pool_node_cpus": template.cpus, "pool_node_memory": template.memory,
+                  "pool_node_pids_limit": template.pids_limit}
+        return {**variables, **{key: value for key, value in limits.items() if value is not None}, **overrides}
+
+    def one_member(self, name: str, state: str) -> dict:
+        """pool_provision.yml's variables for one member only (pool_node_state: recreated, ...)."""
+        return self.variables(pool_node_state=state, pool_node_first_index=index_of(name), pool_node_count=1)
+
+
+def index_of(name: str) -> int:
+    """A member's number in its pool: the digits that end its name (bunkhouse-<pool>-<index>)."""
+    match = re.search(r"-(\d+)$", name)
+    if match is None:
+        raise ValueError(f"{name} does not end with a member number")
+    return int(match.group(1))
+
+
+def natural_key(name: str) -> list:
+    """Sort key that puts node-2 before node-10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]

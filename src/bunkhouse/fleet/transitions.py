@@ -1,0 +1,135 @@
+"""Every change of a container's state: each one SQL statement guarded by the state (and the
+holder) it expects, `UPDATE ... WHERE state = ...`, run in the caller's transaction, which
+commits it before any Ansible run starts. Each returns the names it really changed: a
+container that moved on meanwhile (claimed, released, quarantined by someone else) is left
+as it is, and the caller learns it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from bunkhouse.core import events
+from bunkhouse.core.errors import Conflict
+from bunkhouse.core.model import utcnow
+from bunkhouse.fleet.models import Container
+from bunkhouse.fleet.models import ContainerState as S
+
+# How often a claim retries when another transaction took some of the members it picked.
+_CLAIM_ATTEMPTS = 5
+
+
+def _move(session: Session, where: Sequence, **values) -> list[str]:
+    statement = (update(Container).where(*where).values(updated_at=utcnow(), **values)
+                 .returning(Container.name).execution_options(synchronize_session=False))
+    return sorted(session.execute(statement).scalars())
+
+
+def _holder_is(holder: str | None):
+    return Container.holder.is_(None) if holder is None else Container.holder == holder
+
+
+def claim(session: Session, pool: str, count: int, holder: str) -> list[Container]:
+    """free -> reserving for `holder`: `count` members of the pool, lowest ids first, or a 409
+    naming how many are free (and nothing claimed)."""
+    for _ in range(_CLAIM_ATTEMPTS):
+        candidates = session.scalars(
+            select(Container.id).where(Container.pool == pool, Container.state == S.FREE)
+            .order_by(Container.id).limit(count)
+        ).all()
+        if len(candidates) < count:
+            break
+        taken = _move(session, [Container.id.in_(candidates), Container.state == S.FREE],
+                      state=S.RESERVING, holder=holder, state_reason=None)
+        if len(taken) == count:
+            return list(session.scalars(select(Container).where(Container.id.in_(candidates))
+                                        .order_by(Container.id)).all())
+        # Another transaction took some between our read and our write (possible on
+        # PostgreSQL; SQLite's write transactions are serialised): put ours back and retry.
+        _move(session, [Container.id.in_(candidates), Container.holder == holder, Container.state == S.RESERVING],
+              state=S.FREE, holder=None)
+    free = session.scalar(select(func.count()).where(Container.pool == pool, Container.state == S.FREE))
+    raise Conflict(f"asked for {count} nodes, {free} free", code="pool_exhausted", requested=count, free=free)
+
+
+def hold(session: Session, holder: str, names: Collection[str] | None = None) -> list[str]:
+    """reserving -> reserved: the holder's work on them is done."""
+    where = [Container.holder == holder, Container.state == S.RESERVING]
+    return _move(session, where + ([Container.name.in_(names)] if names is not None else []), state=S.RESERVED)
+
+
+def start_release(session: Session, holder: str, names: Collection[str] | None = None, *,
+                  from_states: Collection[str] = (S.RESERVED,)) -> list[str]:
+    """reserved (or the states given) -> releasing: the holder's work on them is being undone.
+    Returns every container of the holder now releasing, those already releasing included."""
+    where = [Container.holder == holder] + ([Container.name.in_(names)] if names is not None else [])
+    _move(session, where + [Container.state.in_(list(from_states))], state=S.RELEASING)
+    return sorted(session.scalars(select(Container.name).where(*where, Container.state == S.RELEASING)))
+
+
+def free(session: Session, holder: str, names: Collection[str]) -> list[str]:
+    """releasing -> free: undone and clean, handed out again."""
+    return _move(session, [Container.name.in_(names), Container.holder == holder, Container.state == S.RELEASING],
+                 state=S.FREE, holder=None, state_reason=None)
+
+
+def quarantine(session: Session, names: Collection[str], reason: str, *, holder: str | None,
+               states: Collection[str], actor: str) -> list[str]:
+    """(one of `states`, held by `holder`) -> quarantined: never handed out until recovered.
+    A container that moved on since the caller looked is not touched."""
+    taken = _move(session, [Container.name.in_(names), _holder_is(holder), Container.state.in_(list(states))],
+                  state=S.QUARANTINED, holder=None, state_reason=reason)
+    for name in taken:
+        events.record(session, "quarantined", actor, lease_id=holder, container=name, detail={"reason": reason})
+    return taken
+
+
+def recover(session: Session, name: str, host_keys: dict[str, str], *, actor: str) -> bool:
+    """quarantined -> free, recreated clean (new host keys, no failed probes)."""
+    if not _move(session, [Container.name == name, Container.state == S.QUARANTINED], state=S.FREE,
+                 state_reason=None, host_keys=host_keys, failed_probes=0, next_probe_at=None):
+        return False
+    events.record(session, "recovered", actor, container=name, detail={"recreated": True})
+    return True
+
+
+def disable(session: Session, name: str, reason: str, *, actor: str) -> bool:
+    """free or quarantined -> disabled: an operator took it out, whatever its checks say."""
+    if not _move(session, [Container.name == name, Container.state.in_([S.FREE, S.QUARANTINED])],
+                 state=S.DISABLED, state_reason=reason):
+        return False
+    events.record(session, "disabled", actor, container=name, detail={"reason": reason})
+    return True
+
+
+def enable(session: Session, name: str, *, actor: str) -> bool:
+    """disabled -> quarantined: it comes back through a recreation, clean."""
+    if not _move(session, [Container.name == name, Container.state == S.DISABLED], state=S.QUARANTINED,
+                 state_reason="enabled by an admin; being recreated", next_probe_at=None):
+        return False
+    events.record(session, "enabled", actor, container=name, detail={})
+    return True
+
+
+def release_from_quarantine(session: Session, name: str, reasons: Collection[str]) -> bool:
+    """quarantined (for one of `reasons` only) -> free: what was wrong is gone by itself (the
+    sync finds its container running again)."""
+    return bool(_move(session, [Container.name == name, Container.state == S.QUARANTINED,
+                                Container.state_reason.in_(list(reasons))], state=S.FREE, state_reason=None))
+
+
+def note_probes(session: Session, name: str, failures: int, *, next_probe_at: datetime | None = None,
+                reason: str | None = None) -> None:
+    """The monitor's count of failed probes (and, for a quarantined container, why and when next)."""
+    values: dict = {"failed_probes": failures}
+    if next_probe_at is not None:
+        values["next_probe_at"] = next_probe_at
+    session.execute(update(Container).where(Container.name == name).values(**values)
+                    .execution_options(synchronize_session=False))
+    if reason:
+        session.execute(update(Container).where(Container.name == name, Container.state == S.QUARANTINED)
+                        .values(state_reason=reason).execution_options(synchronize_session=False))

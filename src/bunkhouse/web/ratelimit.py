@@ -1,0 +1,48 @@
+"""The rate limit of requests that make things (reservations), per caller, through
+Flask-Limiter: at most BUNKHOUSE_RATE_LIMIT requests in any 60 seconds (its moving-window
+strategy), counted in the storage BUNKHOUSE_RATE_LIMIT_STORAGE names (memory:// by default;
+redis://... lets several API processes share one limit). Over it: 429 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from flask import Flask, current_app, request
+from flask_limiter import Limiter
+
+from bunkhouse.config import AuthSettings
+from bunkhouse.core.errors import TooManyRequests
+from bunkhouse.web.access import auth_enabled, principal
+
+
+def _caller() -> str:
+    return principal().name if auth_enabled() else f"address:{request.remote_addr}"
+
+
+def _per_minute() -> int:
+    return current_app.extensions["bunkhouse.rate_limit"]
+
+
+limiter = Limiter(key_func=_caller, strategy="moving-window", headers_enabled=False)
+
+# One budget per caller, shared by every route that makes a reservation (JSON API and seed 002).
+reservation_requests = limiter.shared_limit(lambda: f"{_per_minute()} per minute", scope="reservation-requests",
+                                            exempt_when=lambda: _per_minute() == 0)
+
+
+def init_rate_limit(app: Flask, settings: AuthSettings) -> None:
+    app.extensions["bunkhouse.rate_limit"] = settings.rate_limit_per_minute
+    app.config["RATELIMIT_STORAGE_URI"] = settings.rate_limit_storage
+    limiter.init_app(app)
+
+
+def too_many_requests() -> TooManyRequests:
+    """The 429 for the limit this request broke, with the seconds until it may try again."""
+    current = limiter.current_limit
+    retry_after = max(1, math.ceil(current.reset_at - time.time())) if current else 60
+    per_minute = _per_minute()
+    return TooManyRequests(f"at most {per_minute} reservation requests a minute; try again in {retry_after} s",
+                           headers={"Retry-After": str(retry_after)}, retry_after_seconds=retry_after,
+                           limit_per_minute=per_minute)

@@ -1,0 +1,112 @@
+"""Fakes for unit tests: a runner that records what it was asked to run and can make chosen
+hosts fail, and an engine whose containers the test sets. Everything else is real (the app,
+the database, the batcher, the transitions)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from bunkhouse.fleet.engines import ContainerInfo
+from bunkhouse.runner.results import RunResult
+
+
+class FakeRunner:
+    def __init__(self, delay: float = 0.05):
+        self.calls: list[tuple[str, dict, list[str]]] = []
+        self.failing_hosts: set[str] = set()
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.standbys_started = 0
+        self.stopping = False
+        # Set to a threading.Event to hold every run until the test sets it.
+        self.hold: threading.Event | None = None
+
+    def run(self, playbook, variables=None, *, purpose="", limit=None, timeout=None, inventory=None) -> RunResult:
+        with self.lock:
+            self.calls.append((str(playbook), dict(variables or {}), list(limit or [])))
+        if self.hold is not None:
+            self.hold.wait(30)
+        time.sleep(self.delay)  # an Ansible run takes time; lets concurrent requests pile up
+        # A batch playbook picks its hosts from its changes, as the real one does.
+        hosts = sorted((variables or {}).get("bunkhouse_account_ops", {})) or list(limit or [])
+        failed = tuple(sorted(host for host in hosts if host in self.failing_hosts))
+        ok = tuple(sorted(host for host in hosts if host not in self.failing_hosts))
+        return RunResult(ident=f"fake-{len(self.calls)}", playbook=str(playbook),
+                         status="failed" if failed else "successful", rc=2 if failed else 0, duration=self.delay,
+                         failed_hosts=failed, ok_hosts=ok, changed_hosts=ok, stdout_tail="",
+                         host_errors={host: "node-account: it broke" for host in failed})
+
+    def start_standby(self, playbook, *, wait):
+        with self.lock:
+            self.standbys_started += 1
+        return FakeStandby(self, playbook, wait)
+
+    def kill_orphans(self):
+        return []
+
+    def stop(self):
+        self.stopping = True
+
+    def account_calls(self):
+        return [call for call in self.calls if call[0] == "account_batch.yml"]
+
+    def account_changes(self) -> list[dict]:
+        """Every account change asked for, in order: {host: change} per run."""
+        return [call[1]["bunkhouse_account_ops"] for call in self.account_calls()]
+
+
+class FakeStandby:
+    """Like runner.standby.StandbyRun: started ahead, used once."""
+
+    def __init__(self, fake: FakeRunner, playbook, wait):
+        self.fake, self.playbook, self.wait = fake, playbook, wait
+        self.started = time.monotonic()
+        self.ident = f"fake-standby-{fake.standbys_started}"
+        self.used = self.cancelled = False
+
+    @property
+    def age(self):
+        return time.monotonic() - self.started
+
+    def alive(self):
+        return not self.used
+
+    def dispatch(self, variables, hosts, *, purpose):
+        assert not self.used, "a standby run is used once"
+        self.used = True
+        return self.fake.run(self.playbook, variables, purpose=purpose)
+
+    def cancel(self):
+        self.used = self.cancelled = True
+
+
+class FakeEngine:
+    """The engine, as the fleet asks it: containers running (or not), host keys, a ping."""
+
+    name = "local"
+
+    def __init__(self, names=()):
+        self.running: dict[str, bool] = {name: True for name in names}
+        self.ports: dict[str, int] = {}
+        self.down = False
+        self.bad_ssh: set[str] = set()
+
+    def answers(self, timeout: float = 2.0) -> bool:
+        return not self.down
+
+    def version(self, timeout: float = 5.0) -> str | None:
+        return None if self.down else "test"
+
+    def containers(self, pool: str, port: int = 22) -> list[ContainerInfo]:
+        if self.down:
+            raise RuntimeError("Cannot connect to the Docker daemon")
+        return [ContainerInfo(name, self.ports.get(name), running) for name, running in self.running.items()]
+
+    def host_keys(self, name: str) -> dict[str, str]:
+        return {"ED25519": f"SHA256:new-{name}"}
+
+    def probe(self, host: str, port: int, keys: dict) -> str | None:
+        """The monitor's probe: sshd of the node with this port does not answer if it is bad."""
+        name = next((name for name, known in self.ports.items() if known == port), None)
+        return "sshd does not answer" if name in self.bad_ssh else None

@@ -1,0 +1,78 @@
+"""Real nodes: docker exec into them, real SSH logins, the test pools' variables."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+
+import paramiko
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    port: int
+
+
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=60)
+
+
+def node_sh(node: Node | str, script: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a shell script inside a node as root (docker exec), the way an operator would look."""
+    name = node.name if isinstance(node, Node) else node
+    return docker("exec", name, "sh", "-c", script, check=check)
+
+
+def ssh_run(node: Node, username: str, command: str, password: str | None = None, key=None) -> str:
+    """Log in over real SSH (password or key) and run a command; raises on a refused login."""
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    try:
+        client.connect(
+            "127.0.0.1", port=node.port, username=username, password=password, pkey=key,
+            allow_agent=False, look_for_keys=False, timeout=10, banner_timeout=10, auth_timeout=10,
+        )
+        _, stdout, stderr = client.exec_command(command, timeout=30)
+        output = stdout.read().decode()
+        stdout.channel.recv_exit_status()
+        return output
+    finally:
+        client.close()
+
+
+def login_refused(node: Node, username: str, password: str) -> bool:
+    try:
+        ssh_run(node, username, "true", password=password)
+    except paramiko.AuthenticationException:
+        return True
+    return False
+
+
+def logs_in(node: Node, username: str, password: str) -> bool:
+    """Whether the login works now (sshd may still be starting: then not yet)."""
+    try:
+        return ssh_run(node, username, "id -un", password=password).strip() == username
+    except Exception:  # noqa: BLE001 - refused, or not answering yet
+        return False
+
+
+def nodes_of(body: dict) -> list[Node]:
+    """The nodes of a reservation's answer."""
+    return [Node(node["name"], node["port"]) for node in body["nodes"]]
+
+
+def pool_variables(pool: str, count: int, port_first: int) -> dict:
+    return {
+        "pool_node_pool": pool,
+        "pool_node_count": count,
+        "pool_node_ssh_port_first": port_first,
+        "pool_node_ssh_port_last": port_first + 99,
+        # Test accounts have throwaway passwords: keep their nodes off the network.
+        "pool_node_ssh_bind_address": "127.0.0.1",
+    }
+
+
+def run_accounts(runner, nodes, **variables):
+    """playbooks/account_manage.yml on the given nodes, variables passed as a dict."""
+    return runner.run("account_manage.yml", variables, purpose="test", limit=[node.name for node in nodes])
