@@ -110,6 +110,9 @@ class Lifecycle:
             "scheduler": {"ok": self.scheduler.running or not self.runs_jobs, "running": self.scheduler.running,
                           "enabled": self.config.jobs.scheduler},
         }
+        if role.primary:
+            # A PostgreSQL lock goes with its connection: a primary that lost it must be told.
+            checks["primary_lock"] = {"ok": self.lock.still_held()}
         if self.stopping:
             state = "stopping"
         elif not role.ready:

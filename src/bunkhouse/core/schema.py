@@ -40,11 +40,6 @@ def head() -> str:
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
-def current(database: Database) -> str | None:
-    with database.engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
-
-
 def upgrade(database: Database, instance_dir: Path, target: str = "head") -> str | None:
     """Bring the schema to `target` (the newest by default); returns the revision it is at."""
     with migration_lock(database, instance_dir):

@@ -27,6 +27,7 @@ class HealthOut(Schema):
     database = Nested(CheckOut)
     docker = Nested(CheckOut)
     scheduler = Nested(CheckOut)
+    primary_lock = Nested(CheckOut, metadata={"description": "the primary's lock is still its own (primary only)"})
     detail = Dict()
 
 

@@ -8,7 +8,7 @@ def test_healthz_reports_database_engine_scheduler_and_role(api, fake_engine):
     assert answer.status == 200
     assert answer.body["status"] == "ok" and answer.body["role"] == "primary"
     assert answer.body["docker"] == {"ok": True, "version": "test"}
-    assert answer.body["database"] == {"ok": True}
+    assert answer.body["database"] == {"ok": True} and answer.body["primary_lock"] == {"ok": True}
     # start_background=False: nothing runs in the background, the scheduler is not started.
     assert answer.body["scheduler"] == {"ok": True, "running": False, "enabled": True}
 
