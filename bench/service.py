@@ -32,7 +32,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(PROJECT_DIR / "src"), str(PROJECT_DIR / "tests")]
 
 from helpers.api import reserve  # noqa: E402
-from helpers.nodes import Node, node_sh, ssh_run  # noqa: E402
+from helpers.nodes import Node, node_sh, remove_leftover_pools, ssh_run  # noqa: E402
 from helpers.service import Server, remove_pool  # noqa: E402
 
 
@@ -172,6 +172,8 @@ def main() -> int:
     args = parser.parse_args()
 
     figures: dict = {}
+    # Nodes a cut-short run left would hold the benches' ports and be adopted by their pools.
+    remove_leftover_pools()
     with Bench("bench10", 10, 24101) as bench:
         figures.update(bench.storm(10, "storm of 10"))
         figures["reserve 2 nodes to a working login, median s"] = bench.two_node_latency(5)

@@ -7,6 +7,32 @@ from dataclasses import dataclass
 
 import paramiko
 
+# Every pool the tests and benchmarks make, and only those: a session removes their leftovers.
+# A run cut short (a killed session, a restarted machine) leaves its nodes behind, the engine
+# starts them again (unless-stopped) at their old SSH ports, and a provision that finds a pool's
+# nodes running leaves them alone: a session would then hand its tests nodes at ports it never
+# gave them. An operator's own pools are never in this list.
+TEST_POOLS = frozenset({
+    "itest", "itest-gone", "svc", "monitor", "auth", "outage", "life", "bench", "bench10", "bench10off", "bench50",
+})
+
+
+def checked_pool(pool: str) -> str:
+    """The name, once it is known to be a test pool (one that remove_leftover_pools() clears)."""
+    if pool not in TEST_POOLS:
+        raise ValueError(f"{pool!r} is not in helpers.nodes.TEST_POOLS: add it, so leftovers of it are removed")
+    return pool
+
+
+def remove_leftover_pools() -> list[str]:
+    """Remove every node container of a test pool that a run cut short left behind; return their names."""
+    listed = docker("ps", "-a", "--filter", "label=bunkhouse.node=true",
+                    "--format", '{{.Names}} {{.Label "bunkhouse.pool"}}').stdout.splitlines()
+    leftovers = [name for name, _, pool in (line.partition(" ") for line in listed) if pool in TEST_POOLS]
+    if leftovers:
+        docker("rm", "--force", *leftovers)
+    return leftovers
+
 
 @dataclass(frozen=True)
 class Node:
@@ -64,7 +90,7 @@ def nodes_of(body: dict) -> list[Node]:
 
 def pool_variables(pool: str, count: int, port_first: int) -> dict:
     return {
-        "pool_node_pool": pool,
+        "pool_node_pool": checked_pool(pool),
         "pool_node_count": count,
         "pool_node_ssh_port_first": port_first,
         "pool_node_ssh_port_last": port_first + 99,

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from helpers.api import Api
+from helpers.nodes import checked_pool
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -51,7 +52,7 @@ class Server:
     def __init__(self, instance_dir: Path, *, pool: str, pool_size: int, ssh_port_first: int | None = None,
                  **settings: str):
         self.instance_dir = instance_dir
-        self.pool = pool
+        self.pool = checked_pool(pool)
         self.port = free_port()
         ssh_port_first = ssh_port_first or port_range(max(100, pool_size))
         self.env = {

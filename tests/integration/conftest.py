@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bunkhouse.fleet.engines import EngineClient, load_engines
-from helpers.nodes import Node, pool_variables
+from helpers.nodes import Node, pool_variables, remove_leftover_pools
 from helpers.service import port_range
 
 POOL = "itest"
@@ -21,8 +21,15 @@ def docker_engine(project_dir) -> str:
     return version
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_leftover_pools(docker_engine) -> None:
+    """Before any test: no node of a test pool left by a run that was cut short."""
+    remove_leftover_pools()
+
+
 @pytest.fixture(scope="session")
-def pool_ports() -> int:
+def pool_ports(no_leftover_pools) -> int:
+    # Leftovers hold ports: the range is picked once they are gone.
     return port_range()
 
 
