@@ -81,7 +81,7 @@ molecule role="": image
 [group('test')]
 lint: setup
     ansible-lint playbooks roles
-    ruff check src tests bench plugins
+    ruff check src tests bench plugins roles
 
 # Install the pinned Python packages into .venv (skipped when requirements.txt is unchanged).
 [group('set-up')]

@@ -60,4 +60,6 @@ def test_tasks_are_named_sentences_using_fully_qualified_modules(role):
         if "block" in task:
             continue
         assert len(modules) == 1, f"{task_file.name}: {name}: cannot tell the module from {modules}"
-        assert modules[0].count(".") >= 2, f"{task_file.name}: {name}: {modules[0]} is not fully qualified"
+        # A plugin the role ships itself (action_plugins/) has no collection to qualify it.
+        own = (role / "action_plugins" / f"{modules[0]}.py").is_file()
+        assert own or modules[0].count(".") >= 2, f"{task_file.name}: {name}: {modules[0]} is not fully qualified"

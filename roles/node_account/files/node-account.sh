@@ -1,25 +1,32 @@
 #!/bin/sh
 # node-account: create or remove a bunkhouse tenant account inside a node, idempotently.
 #
-# roles/node_account runs this with Ansible's raw module: one `docker exec` per node. The role
-# used to be a dozen Python modules, and starting Python inside every node for every task was
-# what bounded a run (10 nodes: 7.6 s to create, 14 s to remove; 2 cores).
+# roles/node_account runs this with its action plugin node_account_apply: one `docker exec` per
+# node and no Python started inside it, which is what made account runs slow. The secrets come
+# on standard input, never as arguments (every process of the node and of the host can read a
+# command line):
 #
-#   node-account present NAME UID_MIN UID_MAX PASSWORD_HASH SHELL COMMENT SUDO NOPASSWD KEYS
+#   node-account present NAME UID_MIN UID_MAX SHELL COMMENT SUDO NOPASSWD  < HASH-LINE + KEYS
 #   node-account absent  NAME UID_MIN UID_MAX [COMMENT]
 #
-# SUDO and NOPASSWD are yes or no; KEYS holds the authorized public keys, one per line.
-# An absent with a COMMENT removes the account only if its comment is that one: the service
-# writes its lease into the comment, so a late removal for one lease never takes the account
-# of the same name that another lease made since (it reports "bunkhouse-kept: ...").
-# The last line printed is "bunkhouse-changed: yes" or "bunkhouse-changed: no"; a failure says
-# why on stderr and exits non-zero.
+# For present, the first line of standard input is the crypt(3) password hash (empty: no
+# password) and the rest holds the authorized public keys, one per line. SUDO and NOPASSWD are
+# yes or no. An absent with a COMMENT removes the account only if its comment is that one: the
+# service writes its lease into the comment, so a late removal for one lease never takes the
+# account of the same name that another lease made since (it reports "bunkhouse-kept: ...").
+# Removal takes everything the account left: processes, files in every writable place, cron and
+# at jobs, SysV IPC objects and POSIX message queues.
+#
+# The last line printed is "bunkhouse-changed: yes" or "bunkhouse-changed: no". A failure says
+# why on stderr and exits 1 (the node is broken) or 3 (the input cannot be applied here: the
+# name is an account or group of the node image, a value is malformed; nothing was changed).
 set -eu
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 
 changed=no
 fail() { echo "node-account: $*" >&2; exit 1; }
+bad_input() { echo "node-account: $*" >&2; exit 3; }
 note() { changed=yes; }
 
 [ $# -ge 4 ] || fail "usage: node-account present|absent NAME UID_MIN UID_MAX ..."
@@ -28,15 +35,15 @@ shift 4
 
 # The role checked the name already; a second check costs nothing.
 case $name in
-    "" | -* | [!a-z_]* | *[!a-z0-9_-]*) fail "invalid account name" ;;
+    "" | -* | [!a-z_]* | *[!a-z0-9_-]*) bad_input "invalid account name" ;;
 esac
-[ ${#name} -le 32 ] || fail "invalid account name"
+[ ${#name} -le 32 ] || bad_input "invalid account name"
 
 uid=""
 if entry=$(getent passwd "$name"); then
     uid=$(echo "$entry" | cut -d: -f3)
     if [ "$uid" -lt "$uid_min" ] || [ "$uid" -gt "$uid_max" ]; then
-        fail "$name is a system account (uid $uid outside $uid_min..$uid_max); bunkhouse never changes it"
+        bad_input "$name is an account of the node image (uid $uid outside $uid_min..$uid_max); bunkhouse never changes it"
     fi
 fi
 sudoers=/etc/sudoers.d/bunkhouse-$name
@@ -44,7 +51,8 @@ crontab=/var/spool/cron/crontabs/$name
 # Where an account without sudo can leave files: the world-writable folders of the node image,
 # the mail spool, cron's spool and the homes. (A tenant with sudo can write anywhere, as root:
 # only recreating the node from its image removes all of that.)
-writable="/tmp /var/tmp /dev/shm /run/lock /var/mail /var/spool/cron /home"
+# /var/spool/cron holds crontabs and at jobs; /dev/mqueue the POSIX message queues.
+writable="/tmp /var/tmp /dev/shm /dev/mqueue /run/lock /var/mail /var/spool/cron /home"
 
 # Write CONTENT to FILE with MODE and OWNER when it differs; note the change.
 put_file() {
@@ -62,16 +70,31 @@ put_file() {
 }
 
 present() {
-    [ $# -eq 6 ] || fail "present needs PASSWORD_HASH SHELL COMMENT SUDO NOPASSWD KEYS"
-    hash=$1 shell=$2 comment=$3 sudo=$4 nopasswd=$5 keys=$6
+    [ $# -eq 4 ] || fail "present needs SHELL COMMENT SUDO NOPASSWD (and the hash and keys on stdin)"
+    shell=$1 comment=$2 sudo=$3 nopasswd=$4
+    # read and cat are shell builtins or plain reads: the hash never becomes an argument.
+    IFS= read -r hash || true
+    keys=$(cat)
     case $hash in
         "" | '$1$'* | '$5$'* | '$6$'* | '$y$'* | '$2'[abxy]'$'*) ;;
-        *) fail "the password hash is not a crypt(3) hash" ;;
+        *) bad_input "the password hash is not a crypt(3) hash" ;;
     esac
-    case $hash in *[!./A-Za-z0-9\$,=]*) fail "the password hash is not a crypt(3) hash" ;; esac
-    [ -n "$hash" ] || [ -n "$keys" ] || fail "a present account needs a password hash or an SSH key"
-    case $shell in /*) ;; *) fail "the shell must be an absolute path" ;; esac
-    case $comment in *:*) fail "the comment must not contain ':'" ;; esac
+    case $hash in *[!./A-Za-z0-9\$,=]*) bad_input "the password hash is not a crypt(3) hash" ;; esac
+    [ -n "$hash" ] || [ -n "$keys" ] || bad_input "a present account needs a password hash or an SSH key"
+    case $shell in /*) ;; *) bad_input "the shell must be an absolute path" ;; esac
+    [ -x "$shell" ] || bad_input "the shell $shell is not on this node"
+    case $comment in *:*) bad_input "the comment must not contain ':'" ;; esac
+    if [ -z "$uid" ] && group=$(getent group "$name"); then
+        gid=$(echo "$group" | cut -d: -f3)
+        # A group outside the tenant range is the node image's (disk, tty, staff...): useradd
+        # would fail on it, and the name is not the caller's to take. One inside it is the
+        # leftover of a removal that was cut short: it goes.
+        if [ "$gid" -lt "$uid_min" ] || [ "$gid" -gt "$uid_max" ]; then
+            bad_input "$name is a group of the node image (gid $gid); choose another name"
+        fi
+        groupdel "$name"
+        note
+    fi
     if [ -z "$uid" ]; then
         useradd --create-home --user-group --shell "$shell" --comment "$comment" "$name"
         note
@@ -125,6 +148,37 @@ present() {
     fi
 }
 
+# The ids of one SysV IPC table's objects (shm, sem or msg) that a uid owns or made.
+ipc_ids() {
+    case $1 in sem) owner_column=5 creator_column=7 ;; *) owner_column=8 creator_column=10 ;; esac
+    awk -v u="$2" -v o="$owner_column" -v c="$creator_column" 'NR > 1 && ($o == u || $c == u) { print $2 }' \
+        "/proc/sysvipc/$1"
+}
+
+# Remove the SysV IPC objects (shared memory, semaphores, message queues) a uid owns or made.
+# Only their owner or creator (or CAP_SYS_ADMIN, which nodes do not have) may remove them, so
+# ipcrm runs as that uid; the uid has no process left by then.
+remove_ipc() {
+    for kind in shm:m sem:s msg:q; do
+        for id in $(ipc_ids "${kind%:*}" "$1"); do
+            setpriv --reuid="$1" --regid="$1" --clear-groups ipcrm "-${kind#*:}" "$id" 2>/dev/null || true
+            note
+        done
+    done
+    [ -z "$(ipc_ids shm "$1")$(ipc_ids sem "$1")$(ipc_ids msg "$1")" ] || fail "IPC objects of uid $1 survived ipcrm"
+}
+
+# The tenant uids that own or made a SysV IPC object but have no account any more.
+orphan_ipc_uids() {
+    awk 'FILENAME ~ /sem$/ { u = $5; c = $7 } FILENAME !~ /sem$/ { u = $8; c = $10 }
+         FNR > 1 { print u; print c }' /proc/sysvipc/shm /proc/sysvipc/sem /proc/sysvipc/msg | sort -un |
+    while read -r ipc_uid; do
+        if [ "$ipc_uid" -ge "$uid_min" ] && [ "$ipc_uid" -le "$uid_max" ] && ! getent passwd "$ipc_uid" >/dev/null; then
+            echo "$ipc_uid"
+        fi
+    done
+}
+
 # Kill processes of tenant uids that have no account left (an interrupted removal), then
 # delete every file whose owner or group no longer exists.
 sweep_orphans() {
@@ -140,6 +194,7 @@ sweep_orphans() {
         note
         sleep 0.2
     done
+    for ipc_uid in $(orphan_ipc_uids); do remove_ipc "$ipc_uid"; done
     # shellcheck disable=SC2086 # one folder per word
     removed=$(find $writable -xdev -depth \( -nouser -o -nogroup \) -print -exec rm -rf -- {} + 2>/dev/null || true)
     [ -z "$removed" ] || note
@@ -147,6 +202,15 @@ sweep_orphans() {
 
 absent() {
     owner=${1:-}
+    if [ -z "$uid" ] && group=$(getent group "$name"); then
+        gid=$(echo "$group" | cut -d: -f3)
+        if [ "$gid" -lt "$uid_min" ] || [ "$gid" -gt "$uid_max" ]; then
+            bad_input "$name is a group of the node image (gid $gid); bunkhouse never changes it"
+        fi
+        # The group of an account whose removal was cut short.
+        groupdel "$name"
+        note
+    fi
     if [ -n "$uid" ] && [ -n "$owner" ] && [ "$(getent passwd "$name" | cut -d: -f5)" != "$owner" ]; then
         echo "bunkhouse-kept: $name belongs to another lease"
         echo "bunkhouse-changed: no"
@@ -161,6 +225,7 @@ absent() {
             sleep 0.2
         done
         pgrep -u "$name" >/dev/null && fail "processes of $name survived SIGKILL"
+        remove_ipc "$uid"
         # userdel complains about a missing mail spool; what is left is checked below.
         userdel --remove --force "$name" 2>/dev/null || true
         note
