@@ -12,12 +12,13 @@ from bunkhouse import __version__
 from bunkhouse.config import Config
 from bunkhouse.core import schema
 from bunkhouse.core.db import Database
+from bunkhouse.core.files import private_dir
 from bunkhouse.core.primary import PrimaryLock, Role
 from bunkhouse.fleet.engines import EngineClient, load_engines
 from bunkhouse.fleet.fleet import Fleet
 from bunkhouse.fleet.monitor import Monitor, Probe
 from bunkhouse.fleet.pool import Pool
-from bunkhouse.fleet.probe import ssh_probe
+from bunkhouse.fleet.probe import probe_inside
 from bunkhouse.identity.bootstrap import bootstrap_admin
 from bunkhouse.identity.tokens import Tokens
 from bunkhouse.identity.users import ApiUsers
@@ -28,6 +29,7 @@ from bunkhouse.reservations import api as reservations_api
 from bunkhouse.reservations.jobs import ReservationJobs
 from bunkhouse.reservations.reconcile import Reconciler
 from bunkhouse.reservations.replacement import Replacements
+from bunkhouse.reservations.retention import Retention
 from bunkhouse.reservations.service import ReservationService
 from bunkhouse.runner.batcher import Batcher
 from bunkhouse.runner.playbooks import Runner
@@ -44,7 +46,7 @@ log = logging.getLogger(__name__)
 
 
 def create_app(config: Config | None = None, *, runner: Runner | None = None, engine: EngineClient | None = None,
-               probe: Probe = ssh_probe, start_background: bool = True) -> APIFlask:
+               probe: Probe | None = None, start_background: bool = True) -> APIFlask:
     """The app. Tests hand in a fake runner and engine; with start_background off, nothing
     starts in the background (no provisioning, no jobs) and the app can act at once."""
     config = config or Config.from_environ()
@@ -52,10 +54,13 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
     app.config.update(
         VALIDATION_ERROR_STATUS_CODE=400, VALIDATION_ERROR_DESCRIPTION="Invalid input",
         VALIDATION_ERROR_SCHEMA=ERROR_SCHEMA, HTTP_ERROR_SCHEMA=ERROR_SCHEMA, BUNKHOUSE=config, JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=config.http.max_body_bytes,
         DESCRIPTION="Short-lived, isolated Linux environments: reserve SSH nodes, get an account on each, "
                     "lose it when the lease ends.",
     )
 
+    # The instance folder (database, locks, run folders, the admin token) is its owner's alone.
+    private_dir(config.instance_dir)
     database = Database(config.sqlalchemy_url)
     schema.upgrade(database, config.instance_dir)
     lock = PrimaryLock(database, config.instance_dir)
@@ -76,12 +81,14 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
     fleet.on_lost(replacements.node_lost)
     reconciler = Reconciler(service, replacements, config.jobs.stuck_after_seconds)
     scheduler = Scheduler()
+    monitor = Monitor(fleet, config.jobs.monitor_interval_seconds,
+                      probe or (lambda name, keys: probe_inside(engine, name, keys)),
+                      mass_failure=config.jobs.monitor_mass_failure)
     lifecycle = Lifecycle(
-        config, role, lock, database, runner, batcher, fleet, Monitor(fleet, config.jobs.monitor_interval_seconds,
-                                                                      probe),
+        config, role, lock, database, runner, batcher, fleet, monitor,
         scheduler, reconciler,
         ReservationJobs(scheduler, service, reconciler, runner, config.jobs, config.reservations.notice_seconds,
-                        settings.host_timeout))
+                        settings.host_timeout, Retention(database, config.retention)))
     users, tokens = ApiUsers(database, config.auth), Tokens(database, config.auth)
     app.extensions.update({
         "bunkhouse.database": database, "bunkhouse.fleet": fleet, "bunkhouse.reservations": service,
@@ -95,6 +102,7 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
     init_docs(app)
     init_access(app, tokens, config.auth.enabled)
     init_rate_limit(app, config.auth)
+    health.init_health(app, config.http.health_cache_seconds)
     for blueprint in (health.bp, users_api.bp, events_api.bp, fleet_api.bp, reservations_api.bp, seed_routes.bp):
         app.register_blueprint(blueprint)
 

@@ -5,6 +5,7 @@ section per area. Every variable here is listed in the README's Configuration se
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,11 +65,57 @@ class HttpSettings:
     port: int = 8080
     # Seconds a request waits for its Ansible work before answering 202 (still working).
     request_timeout: int = 120
+    # Largest request body accepted (Flask's MAX_CONTENT_LENGTH); a larger one is 413.
+    max_body_bytes: int = 65536
+    # Seconds one /healthz answer is reused (it asks the database and the engine); 0: never.
+    health_cache_seconds: float = 2.0
+
+    @property
+    def loopback(self) -> bool:
+        return self.host.strip("[]").lower() in ("127.0.0.1", "::1", "localhost")
 
     @classmethod
     def read(cls, env: _Environment) -> HttpSettings:
         return cls(host=env.text("BUNKHOUSE_HOST", cls.host), port=env.integer("BUNKHOUSE_PORT", cls.port, 1),
-                   request_timeout=env.integer("BUNKHOUSE_REQUEST_TIMEOUT", cls.request_timeout, 1))
+                   request_timeout=env.integer("BUNKHOUSE_REQUEST_TIMEOUT", cls.request_timeout, 1),
+                   max_body_bytes=env.integer("BUNKHOUSE_MAX_BODY_BYTES", cls.max_body_bytes, 1024),
+                   health_cache_seconds=env.decimal("BUNKHOUSE_HEALTH_CACHE_SECONDS", cls.health_cache_seconds, 0.0))
+
+
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+_SIZE = re.compile(r"^[1-9][0-9]*[kmg]$")
+
+
+@dataclass(frozen=True)
+class NodeLimits:
+    """What every node of the pool may use (roles/pool_node's limits), and its network."""
+
+    cpus: float = 1.0
+    memory: str = "1g"
+    pids: int = 256
+    # Sizes of the tmpfs mounts a tenant can write (charged to the node's memory).
+    tmp_size: str = "256m"
+    home_size: str = "256m"
+    # Nodes may open connections beyond this machine (the internet).
+    outbound: bool = True
+    # Recreate each node from the image when its lease ends, instead of removing the account.
+    recreate_on_release: bool = False
+
+    @classmethod
+    def read(cls, env: _Environment) -> NodeLimits:
+        limits = cls(
+            cpus=env.decimal("BUNKHOUSE_NODE_CPUS", cls.cpus, 0.01),
+            memory=_size(env, "BUNKHOUSE_NODE_MEMORY", cls.memory),
+            pids=env.integer("BUNKHOUSE_NODE_PIDS", cls.pids, 16),
+            tmp_size=_size(env, "BUNKHOUSE_NODE_TMP_SIZE", cls.tmp_size),
+            home_size=_size(env, "BUNKHOUSE_NODE_HOME_SIZE", cls.home_size),
+            outbound=env.switch("BUNKHOUSE_NODE_OUTBOUND", cls.outbound),
+            recreate_on_release=env.switch("BUNKHOUSE_RECREATE_ON_RELEASE", cls.recreate_on_release),
+        )
+        if _bytes(limits.tmp_size) + _bytes(limits.home_size) >= _bytes(limits.memory):
+            raise ConfigError("BUNKHOUSE_NODE_TMP_SIZE and BUNKHOUSE_NODE_HOME_SIZE together must stay under"
+                              " BUNKHOUSE_NODE_MEMORY (their files are held in the node's memory)")
+        return limits
 
 
 @dataclass(frozen=True)
@@ -79,27 +126,47 @@ class PoolSettings:
     size: int = 10
     ssh_port_first: int = 22001
     ssh_port_last: int = 22999
-    ssh_bind_address: str = "0.0.0.0"
-    # The host name people are told to ssh to.
+    # Where the nodes' SSH ports are published, and the host name people are told to ssh to:
+    # this machine only, by default, both together.
+    ssh_bind_address: str = "127.0.0.1"
     ssh_host: str = "127.0.0.1"
     provision_on_start: bool = True
+    limits: NodeLimits = field(default_factory=NodeLimits)
+
+    @property
+    def published_beyond_loopback(self) -> bool:
+        return self.ssh_bind_address not in _LOOPBACK
 
     @classmethod
     def read(cls, env: _Environment) -> PoolSettings:
+        bind = env.text("BUNKHOUSE_SSH_BIND_ADDRESS", cls.ssh_bind_address)
         settings = cls(
             name=env.text("BUNKHOUSE_POOL", cls.name),
             size=env.integer("BUNKHOUSE_POOL_SIZE", cls.size, 1),
             ssh_port_first=env.integer("BUNKHOUSE_SSH_PORT_FIRST", cls.ssh_port_first, 1),
             ssh_port_last=env.integer("BUNKHOUSE_SSH_PORT_LAST", cls.ssh_port_last, 1),
-            ssh_bind_address=env.text("BUNKHOUSE_SSH_BIND_ADDRESS", cls.ssh_bind_address),
-            ssh_host=env.text("BUNKHOUSE_SSH_HOST", cls.ssh_host),
+            ssh_bind_address=bind,
+            # Published on one address: that is the one to tell people.
+            ssh_host=env.text("BUNKHOUSE_SSH_HOST", cls.ssh_host if bind in ("0.0.0.0", "::") else bind),
             provision_on_start=env.switch("BUNKHOUSE_PROVISION_ON_START", cls.provision_on_start),
+            limits=NodeLimits.read(env),
         )
         last_needed = settings.ssh_port_first + settings.size - 1
         if last_needed > settings.ssh_port_last:
             raise ConfigError(f"a pool of {settings.size} needs ports {settings.ssh_port_first}..{last_needed},"
                               f" beyond BUNKHOUSE_SSH_PORT_LAST={settings.ssh_port_last}")
         return settings
+
+
+def _size(env: _Environment, name: str, default: str) -> str:
+    value = env.text(name, default).lower()
+    if not _SIZE.fullmatch(value):
+        raise ConfigError(f"{name} must be a size such as 512m or 1g, got {value!r}")
+    return value
+
+
+def _bytes(size: str) -> int:
+    return int(size[:-1]) * {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[size[-1]]
 
 
 @dataclass(frozen=True)
@@ -115,6 +182,8 @@ class AuthSettings:
     # Where the rate limit's counters live (Flask-Limiter storage URL; several API processes
     # share a limit through redis://...).
     rate_limit_storage: str = "memory://"
+    # With authentication off, listening beyond loopback is refused unless this is on.
+    allow_open_without_auth: bool = False
 
     @classmethod
     def read(cls, env: _Environment) -> AuthSettings:
@@ -125,6 +194,7 @@ class AuthSettings:
             user_max_lease_minutes=env.integer("BUNKHOUSE_USER_MAX_LEASE", cls.user_max_lease_minutes, 1),
             rate_limit_per_minute=env.integer("BUNKHOUSE_RATE_LIMIT", cls.rate_limit_per_minute, 0),
             rate_limit_storage=env.text("BUNKHOUSE_RATE_LIMIT_STORAGE", cls.rate_limit_storage),
+            allow_open_without_auth=env.switch("BUNKHOUSE_ALLOW_OPEN_WITHOUT_AUTH", cls.allow_open_without_auth),
         )
 
 
@@ -204,6 +274,9 @@ class JobSettings:
     # Seconds a reservation or node may sit in a transitional state with no work in flight
     # before the periodic reconcile finishes or undoes it.
     stuck_after_seconds: int = 120
+    # Share of one engine's nodes that, failing in the same monitor round, points at the engine
+    # or its host instead of the nodes: nothing is decided about them until it clears.
+    monitor_mass_failure: float = 0.5
 
     @classmethod
     def read(cls, env: _Environment) -> JobSettings:
@@ -215,7 +288,21 @@ class JobSettings:
             sweep_interval_seconds=env.integer("BUNKHOUSE_SWEEP_INTERVAL", cls.sweep_interval_seconds, 1),
             monitor_interval_seconds=monitor,
             stuck_after_seconds=env.integer("BUNKHOUSE_STUCK_AFTER", cls.stuck_after_seconds, 1),
+            monitor_mass_failure=env.decimal("BUNKHOUSE_MONITOR_MASS_FAILURE", cls.monitor_mass_failure, 0.0),
         )
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    # Days ended reservations (with their nodes and events) and run records are kept; 0: forever.
+    days: int = 30
+    # Days the event log (the audit of users and tokens) is kept; 0: forever.
+    audit_days: int = 365
+
+    @classmethod
+    def read(cls, env: _Environment) -> RetentionSettings:
+        return cls(days=env.integer("BUNKHOUSE_RETENTION_DAYS", cls.days, 0),
+                   audit_days=env.integer("BUNKHOUSE_AUDIT_RETENTION_DAYS", cls.audit_days, 0))
 
 
 @dataclass(frozen=True)
@@ -232,6 +319,7 @@ class Config:
     reservations: ReservationSettings = field(default_factory=ReservationSettings)
     ansible: AnsibleSettings = field(default_factory=AnsibleSettings)
     jobs: JobSettings = field(default_factory=JobSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     @property
     def inventory_dir(self) -> Path:
@@ -255,7 +343,7 @@ class Config:
     def from_environ(cls, environ: dict[str, str] | None = None) -> Config:
         env = _Environment(dict(os.environ if environ is None else environ))
         project_dir = Path(env.text("BUNKHOUSE_PROJECT_DIR", str(DEFAULT_PROJECT_DIR))).resolve()
-        return cls(
+        config = cls(
             project_dir=project_dir,
             instance_dir=Path(env.text("BUNKHOUSE_INSTANCE_DIR", str(project_dir / "instance"))).resolve(),
             database_url=env.text("BUNKHOUSE_DATABASE_URL", ""),
@@ -265,4 +353,32 @@ class Config:
             reservations=ReservationSettings.read(env),
             ansible=AnsibleSettings.read(env),
             jobs=JobSettings.read(env),
+            retention=RetentionSettings.read(env),
         )
+        _check_exposure(config, env)
+        _check_open_without_auth(config)
+        return config
+
+
+def _check_open_without_auth(config: Config) -> None:
+    """No tokens and a port others can reach: anyone could do anything. Refused unless asked."""
+    if not (config.auth.enabled or config.http.loopback or config.auth.allow_open_without_auth):
+        raise ConfigError(f"BUNKHOUSE_AUTH is off and BUNKHOUSE_HOST is {config.http.host}: anyone who reaches the"
+                          " port could do anything as an admin. Listen on 127.0.0.1, turn BUNKHOUSE_AUTH on, or set"
+                          " BUNKHOUSE_ALLOW_OPEN_WITHOUT_AUTH=on to accept that")
+
+
+# A password shorter than this is guessed in hours over SSH once strangers can reach the port.
+SAFE_PASSWORD_LENGTH = 10
+
+
+def _check_exposure(config: Config, env: _Environment) -> None:
+    """Nodes published beyond this machine with short passwords allowed: refuse to start,
+    unless the operator says so (the seed's password=test keeps working on loopback)."""
+    minimum = config.reservations.password_min_length
+    if (config.pool.published_beyond_loopback and minimum < SAFE_PASSWORD_LENGTH
+            and not env.switch("BUNKHOUSE_ALLOW_SHORT_PASSWORDS", False)):
+        raise ConfigError(
+            f"the nodes' SSH is published on {config.pool.ssh_bind_address} with BUNKHOUSE_PASSWORD_MIN_LENGTH="
+            f"{minimum}: set it to {SAFE_PASSWORD_LENGTH} or more, or BUNKHOUSE_ALLOW_SHORT_PASSWORDS=on to accept"
+            " guessable passwords")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from bunkhouse import __version__
 from bunkhouse.config import Config
-from bunkhouse.core.db import Database
+from bunkhouse.core.db import Database, describe_error
 from bunkhouse.core.primary import PrimaryLock, Role
 from bunkhouse.fleet.fleet import Fleet
 from bunkhouse.fleet.monitor import Monitor
@@ -96,7 +96,7 @@ class Lifecycle:
             log.info("bunkhouse started: the primary process of this deployment")
         except Exception as error:  # noqa: BLE001 - report it on /healthz rather than die silently
             log.exception("bunkhouse could not start")
-            self.failure = f"start-up failed: {error}"
+            self.failure = f"start-up failed: {describe_error(error)}"
             role.waiting(self.failure)
 
     def status(self) -> tuple[dict, bool]:

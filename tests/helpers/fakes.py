@@ -8,6 +8,7 @@ import threading
 import time
 
 from bunkhouse.fleet.engines import ContainerInfo
+from bunkhouse.fleet.probe import Problem
 from bunkhouse.runner.results import RunResult
 
 
@@ -15,6 +16,8 @@ class FakeRunner:
     def __init__(self, delay: float = 0.05):
         self.calls: list[tuple[str, dict, list[str]]] = []
         self.failing_hosts: set[str] = set()
+        # Hosts where the node script refuses the input (exit 3: nothing changed).
+        self.refusing_hosts: set[str] = set()
         self.delay = delay
         self.lock = threading.Lock()
         self.standbys_started = 0
@@ -30,12 +33,14 @@ class FakeRunner:
         time.sleep(self.delay)  # an Ansible run takes time; lets concurrent requests pile up
         # A batch playbook picks its hosts from its changes, as the real one does.
         hosts = sorted((variables or {}).get("bunkhouse_account_ops", {})) or list(limit or [])
-        failed = tuple(sorted(host for host in hosts if host in self.failing_hosts))
-        ok = tuple(sorted(host for host in hosts if host not in self.failing_hosts))
+        bad = self.failing_hosts | self.refusing_hosts
+        failed = tuple(sorted(host for host in hosts if host in bad))
+        ok = tuple(sorted(host for host in hosts if host not in bad))
+        errors = {host: ("apply: bad input: node-account: disk is a group of the node image"
+                         if host in self.refusing_hosts else "node-account: it broke") for host in failed}
         return RunResult(ident=f"fake-{len(self.calls)}", playbook=str(playbook),
                          status="failed" if failed else "successful", rc=2 if failed else 0, duration=self.delay,
-                         failed_hosts=failed, ok_hosts=ok, changed_hosts=ok, stdout_tail="",
-                         host_errors={host: "node-account: it broke" for host in failed})
+                         failed_hosts=failed, ok_hosts=ok, changed_hosts=ok, stdout_tail="", host_errors=errors)
 
     def start_standby(self, playbook, *, wait):
         with self.lock:
@@ -106,7 +111,13 @@ class FakeEngine:
     def host_keys(self, name: str) -> dict[str, str]:
         return {"ED25519": f"SHA256:new-{name}"}
 
-    def probe(self, host: str, port: int, keys: dict) -> str | None:
-        """The monitor's probe: sshd of the node with this port does not answer if it is bad."""
-        name = next((name for name, known in self.ports.items() if known == port), None)
-        return "sshd does not answer" if name in self.bad_ssh else None
+    # The user and group names of the fake node image.
+    image_names = frozenset({"root", "daemon", "sshd", "nobody", "disk", "tty", "staff", "shadow", "users",
+                             "nogroup"})
+
+    def account_names(self, name: str) -> frozenset[str]:
+        return self.image_names
+
+    def probe(self, name: str, keys: dict) -> Problem | None:
+        """The monitor's probe: the sshd of a node in bad_ssh does not answer."""
+        return Problem("sshd does not answer inside the node", sshd_only=True) if name in self.bad_ssh else None

@@ -14,6 +14,7 @@ import paramiko
 # gave them. An operator's own pools are never in this list.
 TEST_POOLS = frozenset({
     "itest", "itest-gone", "svc", "monitor", "auth", "outage", "life", "bench", "bench10", "bench10off", "bench50",
+    "iso", "isooff",
 })
 
 

@@ -69,6 +69,8 @@ class Server:
             # Most tests are about reservations, not tokens: they turn authentication on themselves.
             "BUNKHOUSE_AUTH": "off",
             "BUNKHOUSE_RATE_LIMIT": "0",
+            # Tests poll /healthz for what just changed: no cached answers.
+            "BUNKHOUSE_HEALTH_CACHE_SECONDS": "0",
             **settings,
         }
         self.log = instance_dir / "server.log"

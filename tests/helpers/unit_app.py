@@ -28,6 +28,8 @@ def make_app(config: Config, runner, engine, *, nodes: int = POOL_SIZE, start_ba
     app = create_app(config, runner=runner, engine=engine, probe=engine.probe, start_background=start_background)
     if nodes:
         add_nodes(app, nodes)
+        # What sync() reads from a free node of a real pool: the node image's names.
+        app.extensions["bunkhouse.fleet"].image_names = engine.account_names("node-1")
     return app
 
 

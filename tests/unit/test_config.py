@@ -47,3 +47,36 @@ def test_bad_numbers_are_refused_with_the_variable_named(value):
 def test_settings_that_do_not_fit_together_are_refused(environment, named):
     with pytest.raises(ConfigError, match=named):
         Config.from_environ(environment)
+
+
+def test_new_settings_have_safe_defaults_and_are_read():
+    config = Config.from_environ({})
+    assert config.http.max_body_bytes == 65536 and config.http.health_cache_seconds == 2
+    assert config.retention.days == 30 and config.retention.audit_days == 365
+    assert config.auth.allow_open_without_auth is False
+    changed = Config.from_environ({"BUNKHOUSE_MAX_BODY_BYTES": "4096", "BUNKHOUSE_HEALTH_CACHE_SECONDS": "0",
+                                   "BUNKHOUSE_RETENTION_DAYS": "7", "BUNKHOUSE_AUDIT_RETENTION_DAYS": "0"})
+    assert changed.http.max_body_bytes == 4096 and changed.http.health_cache_seconds == 0
+    assert changed.retention.days == 7 and changed.retention.audit_days == 0
+
+
+@pytest.mark.parametrize("name, value", [("BUNKHOUSE_MAX_BODY_BYTES", "10"), ("BUNKHOUSE_HEALTH_CACHE_SECONDS", "-1"),
+                                         ("BUNKHOUSE_RETENTION_DAYS", "-1"), ("BUNKHOUSE_AUDIT_RETENTION_DAYS", "x")])
+def test_new_settings_refuse_values_that_cannot_be_used(name, value):
+    with pytest.raises(ConfigError, match=name):
+        Config.from_environ({name: value})
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "lab.example.org"])
+def test_auth_off_on_an_open_address_is_refused_unless_allowed(host):
+    with pytest.raises(ConfigError, match="BUNKHOUSE_ALLOW_OPEN_WITHOUT_AUTH"):
+        Config.from_environ({"BUNKHOUSE_AUTH": "off", "BUNKHOUSE_HOST": host})
+    allowed = Config.from_environ({"BUNKHOUSE_AUTH": "off", "BUNKHOUSE_HOST": host,
+                                   "BUNKHOUSE_ALLOW_OPEN_WITHOUT_AUTH": "on"})
+    assert allowed.http.host == host and allowed.auth.allow_open_without_auth
+    assert Config.from_environ({"BUNKHOUSE_HOST": host}).auth.enabled  # auth on: any address
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "[::1]", "localhost", "LOCALHOST"])
+def test_auth_off_on_loopback_is_accepted(host):
+    assert not Config.from_environ({"BUNKHOUSE_AUTH": "off", "BUNKHOUSE_HOST": host}).auth.enabled

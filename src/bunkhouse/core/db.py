@@ -19,6 +19,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from bunkhouse.core.files import DIR_MODE, private_file, tighten_file
+
 # Seconds a write waits for SQLite's lock before it fails.
 SQLITE_BUSY_TIMEOUT = 30
 
@@ -65,16 +67,43 @@ class Database:
         return self._writes.begin()
 
     def answers(self) -> str | None:
-        """None when a query goes through, else the first line of the error."""
+        """None when a query goes through, else why not, in words safe to show anyone
+        (describe_error: no host, user or password of the database)."""
         try:
             with self.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except Exception as error:  # noqa: BLE001 - any failure means the database is not usable
-            return str(error).splitlines()[0]
+            return describe_error(error)
         return None
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# The modules whose errors come from the database driver (their text may name the server, the
+# user, even a password in a URL).
+_DATABASE_ERRORS = ("sqlalchemy", "psycopg", "psycopg2", "sqlite3", "pg8000", "asyncpg")
+
+
+def describe_error(error: BaseException) -> str:
+    """An error in words safe for /healthz and other public answers. A database error's own
+    text echoes its connection (host, port, user; a URL may carry the password): only its
+    class is said. Any other error: its class and the first line of its text."""
+    name = type(error).__name__
+    if type(error).__module__.split(".")[0] in _DATABASE_ERRORS:
+        return f"the database does not answer ({name})"
+    lines = str(error).splitlines()
+    return f"{name}: {lines[0]}" if lines and lines[0].strip() else name
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """The database file 0600 (made so before SQLite opens it), in a folder made 0700 when it
+    is missing; the WAL and shared-memory files SQLite makes beside it take its mode, and
+    are tightened here when an older version left them looser."""
+    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        tighten_file(path.with_name(path.name + suffix))
 
 
 def _make_engine(url: str) -> Engine:
@@ -82,8 +111,8 @@ def _make_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
     database = url.split(":///", 1)[1] if ":///" in url else ""
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if database and database != ":memory:" and not database.startswith("file:"):
+        _private_sqlite_file(Path(database))
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT})
 
     @event.listens_for(engine, "connect")

@@ -61,6 +61,10 @@ class Conflict(ApiError):
     status, code = 409, "conflict"
 
 
+class PayloadTooLarge(ApiError):
+    status, code = 413, "body_too_large"
+
+
 class TooManyRequests(ApiError):
     status, code = 429, "rate_limited"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Integer, String, select
+from sqlalchemy import Integer, String, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bunkhouse.core.model import Base, JSONText, UTCDateTime, utcnow
@@ -58,3 +58,16 @@ def find(session: Session, wanted: EventFilter, limit: int) -> tuple[list[Event]
     more = len(events) > limit
     events = events[:limit]
     return events, events[-1].id if more else None
+
+
+def prune(session: Session, *, before: datetime | None = None, lease_ids: list[str] | None = None) -> int:
+    """Delete the events older than `before` (the audit retention), or those of these leases
+    (pruned with their lease). Returns how many went."""
+    statement = delete(Event)
+    if before is not None:
+        statement = statement.where(Event.at < before)
+    elif lease_ids:
+        statement = statement.where(Event.lease_id.in_(lease_ids))
+    else:
+        return 0
+    return session.execute(statement.execution_options(synchronize_session=False)).rowcount or 0

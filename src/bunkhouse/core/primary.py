@@ -26,6 +26,7 @@ from sqlalchemy import text
 
 from bunkhouse.core.db import Database
 from bunkhouse.core.errors import Unavailable
+from bunkhouse.core.files import DIR_MODE, open_private
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,9 @@ class PrimaryLock:
         if self.held:
             return True
         if self.database.is_sqlite:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(self.path, "a+")  # noqa: SIM115 - held open for the life of the process
+            self.path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            # Held open for the life of the process; 0600 like every file of the instance.
+            handle = os.fdopen(open_private(self.path), "r+")
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -104,8 +106,8 @@ def migration_lock(database: Database, instance_dir: Path) -> Iterator[None]:
     the other (the second finds nothing to do)."""
     if database.is_sqlite:
         path = _lock_file(database, instance_dir, "migration")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+") as handle:
+        path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        with os.fdopen(open_private(path), "r+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield

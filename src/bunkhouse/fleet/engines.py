@@ -111,6 +111,32 @@ class EngineClient:
                 fingerprints[parts[-1].strip("()")] = parts[1]
         return fingerprints
 
+    def exec_read(self, name: str, script: str, timeout: float = 10.0) -> tuple[int, str]:
+        """Run a read-only shell script inside a container: (exit code, output). Raises
+        OSError or TimeoutError when docker cannot be asked."""
+        try:
+            done = self._docker("exec", name, "sh", "-c", script, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"docker exec into {name} took over {timeout:g} s") from None
+        # docker's own failures (no such container, not running, no daemon) are not the script's.
+        if done.returncode in (125, 126, 127) or (done.returncode != 0 and done.stderr.startswith("Error")):
+            raise OSError(done.stderr.strip() or f"docker exec failed with {done.returncode}")
+        return done.returncode, done.stdout
+
+    def account_names(self, name: str) -> frozenset[str]:
+        """The user and group names of a container, but for bunkhouse's own tenants (whose
+        comment starts with "bunkhouse"): read from a free node, these are the node image's.
+        Empty when the container cannot be asked."""
+        try:
+            rc, output = self.exec_read(name, "getent passwd; echo ---; getent group")
+        except (OSError, TimeoutError):
+            return frozenset()
+        users, _, groups = output.partition("---")
+        tenants = {line.split(":")[0] for line in users.splitlines() if line.count(":") >= 6
+                   and line.split(":")[4].startswith("bunkhouse")}
+        names = {line.split(":")[0] for line in (users + "\n" + groups).splitlines() if ":" in line}
+        return frozenset(names - tenants) if rc == 0 else frozenset()
+
     def _docker(self, *args: str, timeout: float = 15.0) -> subprocess.CompletedProcess:
         return subprocess.run(["docker", "--host", self.engine.docker_host, *args], capture_output=True, text=True,
                               timeout=timeout, check=False)

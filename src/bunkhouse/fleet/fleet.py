@@ -46,6 +46,9 @@ class Fleet:
         self.pool = pool
         self.clock = clock
         self._lost_listeners: list[LostListener] = []
+        # The user and group names of the node image, read from a clean free member (sync()):
+        # no tenant account may take one.
+        self.image_names: frozenset[str] = frozenset()
 
     # ---- reads -------------------------------------------------------------------------
 
@@ -93,7 +96,7 @@ class Fleet:
         found = {info.name: info for info in sorted(self.engine.containers(pool.name, pool.template.port),
                                                     key=lambda info: natural_key(info.name))}
         keys = {name: self.engine.host_keys(name) for name, info in found.items() if info.running}
-        added, quarantined = [], []
+        added, quarantined, free = [], [], []
         with self.database.write() as session:
             known = {row.name: row for row in session.scalars(select(Container).where(Container.pool == pool.name))}
             for name, info in found.items():
@@ -118,7 +121,22 @@ class Fleet:
                                                           actor="sync")
                 else:
                     transitions.release_from_quarantine(session, name, _GONE)
+            free = [row.name for row in known.values() if row.state == S.FREE] + added
+        self._read_image_names([name for name in free if keys.get(name)])
         return {"added": added, "quarantined": quarantined}
+
+    def _read_image_names(self, free: list[str]) -> None:
+        for name in free[:1]:
+            names = self.engine.account_names(name)
+            if names:
+                self.image_names = names
+
+    def restart_sshd(self, name: str) -> bool:
+        """Restart a member's sshd in place (pool_sshd_restart.yml): its files and sessions stay."""
+        result = self.runner.run("pool_sshd_restart.yml", {"sshd_nodes": [name]}, purpose="sshd_restart")
+        if not result.ok:
+            log.warning("restarting the sshd of %s failed: %s", name, result.error_of(name))
+        return result.ok
 
     def recreate(self, name: str, *, actor: str) -> bool:
         """Bring a quarantined member back: recreate its container with Ansible (clean, new

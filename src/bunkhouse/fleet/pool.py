@@ -6,9 +6,9 @@ variables). The SSH node pool of reservations is the first pool, of the first te
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
-from bunkhouse.config import PoolSettings
+from bunkhouse.config import NodeLimits, PoolSettings
 
 
 @dataclass(frozen=True)
@@ -19,10 +19,8 @@ class Template:
     image: str
     # The container port published for each member: the one people and probes use.
     port: int
-    # Docker limits; None: none set (issue 9 puts limits on every container).
-    cpus: float | None = None
-    memory: str | None = None
-    pids_limit: int | None = None
+    # What each member may use; every container has limits.
+    limits: NodeLimits = field(default_factory=NodeLimits)
 
 
 SSH_NODE = Template(name="ssh-node", image="bunkhouse/node:latest", port=22)
@@ -41,8 +39,12 @@ class Pool:
 
     @classmethod
     def of_settings(cls, settings: PoolSettings, template: Template = SSH_NODE) -> Pool:
-        return cls(settings.name, template, settings.size, settings.ssh_port_first, settings.ssh_port_last,
-                   settings.ssh_bind_address, settings.ssh_host)
+        return cls(settings.name, replace(template, limits=settings.limits), settings.size, settings.ssh_port_first,
+                   settings.ssh_port_last, settings.ssh_bind_address, settings.ssh_host)
+
+    @property
+    def recreate_on_release(self) -> bool:
+        return self.template.limits.recreate_on_release
 
     @property
     def probe_host(self) -> str:
@@ -60,9 +62,15 @@ class Pool:
             "pool_node_ssh_port_last": self.port_last,
             "pool_node_ssh_bind_address": self.bind_address,
         }
-        limits = {"pool_node_cpus": template.cpus, "pool_node_memory": template.memory,
-                  "pool_node_pids_limit": template.pids_limit}
-        return {**variables, **{key: value for key, value in limits.items() if value is not None}, **overrides}
+        limits = template.limits
+        variables.update({
+            "pool_node_cpus": limits.cpus, "pool_node_memory": limits.memory, "pool_node_pids_limit": limits.pids,
+            # /var/tmp and /dev/shm keep the role's sizes; /run/lock holds lock files only.
+            "pool_node_tmpfs": {"/tmp": limits.tmp_size, "/var/tmp": "64m", "/dev/shm": "64m",
+                                "/home": limits.home_size, "/run/lock": "1m"},
+            "pool_node_outbound": limits.outbound,
+        })
+        return {**variables, **overrides}
 
     def one_member(self, name: str, state: str) -> dict:
         """pool_provision.yml's variables for one member only (pool_node_state: recreated, ...)."""

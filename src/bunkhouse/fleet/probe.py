@@ -1,55 +1,54 @@
-"""The probe of one SSH node: does its sshd answer with the host key recorded for it?
-Read-only (every change on a node is Ansible's): the monitor (monitor.py) acts on the answers."""
+"""The probe of one SSH node, from the inside: `docker exec` into the container asks its own
+sshd for its host key on 127.0.0.1 and compares it with the key recorded for the node.
+Read-only (every change on a node is Ansible's): the monitor (monitor.py) acts on the answers.
+
+From the inside, because a probe through the published port can be fooled by anyone who can
+reach that port: holding the node's unauthenticated slots (sshd's MaxStartups) made the old
+probe fail, and the monitor recreated a tenant's node. Inside, the probe's connection comes from
+127.0.0.1, which no stranger shares, and docker exec works on any engine, local or remote.
+"""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import socket
+from dataclasses import dataclass
+from typing import Protocol
 
-import paramiko
-
-# paramiko's key names -> the key types ssh-keygen prints (what EngineClient.host_keys stores).
-_KEY_TYPES = {
-    "ssh-ed25519": "ED25519",
-    "ecdsa-sha2-nistp256": "ECDSA",
-    "ssh-rsa": "RSA",
-    "rsa-sha2-512": "RSA",
-    "rsa-sha2-256": "RSA",
-}
-_PREFERRED = ["ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512"]
+# Prints the fingerprint of the ED25519 host key that sshd itself offers (every node has one),
+# as `ssh-keygen -l` prints it: "256 SHA256:... 127.0.0.1 (ED25519)". Nothing printed: sshd did
+# not answer within 3 s.
+PROBE_SCRIPT = "ssh-keyscan -T 3 -t ed25519 127.0.0.1 2>/dev/null | ssh-keygen -lf - 2>/dev/null"
 
 
-def fingerprint(key: paramiko.PKey) -> str:
-    """The SHA256 fingerprint as ssh prints it: SHA256:<base64 without padding>."""
-    return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
+@dataclass(frozen=True)
+class Problem:
+    reason: str
+    # The container runs and is the node we know, but its sshd does not answer: a restart of
+    # sshd in place mends that, with no loss of the tenant's files.
+    sshd_only: bool = False
 
 
-def ssh_probe(host: str, port: int, expected: dict[str, str], timeout: float = 5.0) -> str | None:
-    """None when sshd at host:port answers with one of the expected host keys, else what is wrong.
+class ProbedEngine(Protocol):
+    def exec_read(self, name: str, script: str, timeout: float) -> tuple[int, str]: ...
 
-    Only the key exchange runs (no login): it proves sshd is up and is the node we know, since
-    a recreated or impostor node has other host keys.
-    """
-    wanted = [name for name in _PREFERRED if _KEY_TYPES[name] in expected]
-    if not wanted:
-        return "no recorded host key to check"
+
+def probe_inside(engine: ProbedEngine, name: str, expected: dict[str, str], timeout: float = 10.0) -> Problem | None:
+    """None when the node's sshd answers inside its container with one of its recorded host
+    keys, else what is wrong."""
+    if not expected:
+        return Problem("no recorded host key to check")
     try:
-        sock = socket.create_connection((host, port), timeout=timeout)
-    except OSError as error:
-        return f"ssh port {port} does not answer: {error.strerror or error}"
-    transport = paramiko.Transport(sock)
-    try:
-        transport.banner_timeout = timeout
-        transport.handshake_timeout = timeout
-        transport.get_security_options().key_types = wanted
-        transport.start_client(timeout=timeout)
-        key = transport.get_remote_server_key()
-    except (paramiko.SSHException, OSError, EOFError) as error:
-        return f"sshd on port {port} failed the key exchange: {error}"
-    finally:
-        transport.close()
-    key_type = _KEY_TYPES.get(key.get_name())
-    if key_type is None or expected.get(key_type) != fingerprint(key):
-        return f"sshd on port {port} answered with an unexpected {key.get_name()} host key"
-    return None
+        rc, output = engine.exec_read(name, PROBE_SCRIPT, timeout)
+    except (OSError, TimeoutError) as error:
+        return Problem(f"docker exec into the node failed: {error}")
+    if rc not in (0, 1) and not output.strip():
+        return Problem(f"docker exec into the node failed (rc {rc})")
+    offered = {}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[1].startswith("SHA256:"):
+            offered[parts[-1].strip("()")] = parts[1]
+    if not offered:
+        return Problem("sshd does not answer inside the node", sshd_only=True)
+    if any(expected.get(kind) == fingerprint for kind, fingerprint in offered.items()):
+        return None
+    return Problem("sshd answered with host keys that are not the node's (recreated or replaced)")

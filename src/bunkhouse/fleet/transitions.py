@@ -71,9 +71,12 @@ def start_release(session: Session, holder: str, names: Collection[str] | None =
     return sorted(session.scalars(select(Container.name).where(*where, Container.state == S.RELEASING)))
 
 
-def free(session: Session, holder: str, names: Collection[str]) -> list[str]:
-    """releasing -> free: undone and clean, handed out again."""
-    return _move(session, [Container.name.in_(names), Container.holder == holder, Container.state == S.RELEASING],
+def free(session: Session, holder: str, names: Collection[str], *,
+         from_states: Collection[str] = (S.RELEASING,)) -> list[str]:
+    """releasing -> free: undone and clean, handed out again. (reserving -> free: the node
+    refused the holder's input before changing anything.)"""
+    return _move(session, [Container.name.in_(names), Container.holder == holder,
+                           Container.state.in_(list(from_states))],
                  state=S.FREE, holder=None, state_reason=None)
 
 

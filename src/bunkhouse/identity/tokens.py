@@ -49,7 +49,7 @@ class Tokens:
                                code="token_missing")
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
-        match = TOKEN_PATTERN.match(token) if scheme.lower() == "bearer" else None
+        match = TOKEN_PATTERN.fullmatch(token) if scheme.lower() == "bearer" else None
         if match is None:
             raise Unauthorized("the Authorization header must be 'Bearer <token>' with a bunkhouse token",
                                code="token_invalid")

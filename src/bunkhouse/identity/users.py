@@ -18,7 +18,8 @@ from bunkhouse.core.paging import Page, read_page
 from bunkhouse.identity.models import ROLES, ApiUser, Role
 from bunkhouse.identity.principal import QUOTA_FIELDS
 
-# An API user's name (not a Linux account name: those are the reservations' rules).
+# An API user's name (not a Linux account name: those are the reservations' rules). Matched
+# whole (fullmatch): `$` alone would also accept the name with a newline after it.
 API_USER_NAME_PATTERN = r"^[a-z][a-z0-9_.-]{0,63}$"
 _API_USER_NAME = re.compile(API_USER_NAME_PATTERN)
 QUOTA_MAX = 100000
@@ -73,7 +74,7 @@ class ApiUsers:
 
 
 def check_name(name: object) -> None:
-    if not isinstance(name, str) or not _API_USER_NAME.match(name):
+    if not isinstance(name, str) or not _API_USER_NAME.fullmatch(name):
         raise BadRequest("a user name is 1-64 characters: a lowercase letter, then lowercase letters, digits, "
                          "'_', '.' or '-'", code="invalid_name", field="name")
 

@@ -18,6 +18,19 @@ from bunkhouse.runner.batcher import Batcher, Job, JobGroup
 
 PLAYBOOK = "account_batch.yml"
 VARIABLE = "bunkhouse_account_ops"
+# How roles/node_account's plugin begins the message of a change the node refused as bad input
+# (it changed nothing); a reservation that failed only so ends with this end_state.
+_BAD_INPUT = "bad input: "
+BAD_INPUT = "bad_input"
+
+
+def is_bad_input(error: str) -> bool:
+    return _BAD_INPUT in error
+
+
+def bad_input_reason(error: str) -> str:
+    """The node script's own words: "node-account: disk is a group of the node image ..."."""
+    return error.split(_BAD_INPUT, 1)[-1].removeprefix("node-account: ")
 
 
 def create(node: str, username: str, password_hash: str, owner: str) -> Job:

@@ -35,6 +35,10 @@ def _owned(reservation_id: str) -> Reservation:
 
 
 @bp.post("/reservations")
+# Counted before anything else (outside the schema's check): a request refused for its body, a
+# quota or a failed provisioning uses its caller's budget too, so failing requests cannot
+# hammer the service beyond the limit.
+@reservation_requests
 @bp.input(ReservationIn, arg_name="body")
 @bp.output(ReservationOut, status_code=201)
 @bp.doc(summary="Reserve nodes", responses={
@@ -42,7 +46,6 @@ def _owned(reservation_id: str) -> Reservation:
     400: "Invalid input", 401: "No valid token", 403: "Over your quota (the limit is named)",
     409: "Not enough free nodes", 429: "Too many requests (see Retry-After)",
     503: "Provisioning failed and nothing was kept, or this process cannot make it now (see Retry-After)"})
-@reservation_requests
 def create_reservation(body):
     caller = principal()
     duration = body["duration_minutes"]

@@ -1,6 +1,7 @@
 """The reservations' jobs: each lease ends exactly on time (a job at its end) with a sweep every
 BUNKHOUSE_SWEEP_INTERVAL as the safety net (a restart, a clock jump), a notice to the
-account's terminals before the end, and the periodic reconcile."""
+account's terminals before the end, the periodic reconcile, and the daily retention round
+(retention.py: at start, then every day)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from bunkhouse.jobs.scheduler import Scheduler
 from bunkhouse.reservations.models import ReservationState as R
 from bunkhouse.reservations.notice import send_notice
 from bunkhouse.reservations.reconcile import Reconciler
+from bunkhouse.reservations.retention import INTERVAL_SECONDS as RETENTION_INTERVAL
+from bunkhouse.reservations.retention import Retention
 from bunkhouse.reservations.service import ReservationService
 from bunkhouse.runner.playbooks import Runner
 
 
 class ReservationJobs:
     def __init__(self, scheduler: Scheduler, service: ReservationService, reconciler: Reconciler, runner: Runner,
-                 settings: JobSettings, notice_seconds: int, host_timeout: int):
+                 settings: JobSettings, notice_seconds: int, host_timeout: int, retention: Retention | None = None):
         self.scheduler = scheduler
         self.service = service
         self.reconciler = reconciler
@@ -25,12 +28,15 @@ class ReservationJobs:
         self.settings = settings
         self.notice_seconds = notice_seconds
         self.host_timeout = host_timeout
+        self.retention = retention
 
     def register(self) -> None:
         """Every lease's end and notice, the sweep and the periodic reconcile; and from now on,
         every lease that starts or changes."""
         self.scheduler.every("sweep", self.service.expire_due, self.settings.sweep_interval_seconds, now=True)
         self.scheduler.every("reconcile", self.reconciler.periodic, self.settings.sweep_interval_seconds)
+        if self.retention is not None:
+            self.scheduler.every("retention", self.retention.run, RETENTION_INTERVAL, now=True)
         for reservation in self.service.all(states=(R.ACTIVE,)):
             self.schedule(reservation.id, reservation.ends_at)
         self.service.on_lease_change = self.schedule

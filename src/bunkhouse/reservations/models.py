@@ -71,3 +71,9 @@ class HeldNode(Base):
     replaced_by: Mapped[str | None] = mapped_column(String(128), default=None)
 
     reservation: Mapped[Reservation] = relationship(back_populates="held")
+
+
+def clear_secrets(reservation: Reservation) -> None:
+    """A reservation that ended keeps no secret: its accounts are gone (or going, by a removal
+    that needs no password), so its password hash is cleared. Call it wherever it ends."""
+    reservation.password_hash = ""

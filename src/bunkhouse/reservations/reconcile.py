@@ -24,7 +24,7 @@ from bunkhouse.core import events
 from bunkhouse.fleet import transitions
 from bunkhouse.fleet.models import Container
 from bunkhouse.fleet.models import ContainerState as S
-from bunkhouse.reservations.models import ENDED, Reservation
+from bunkhouse.reservations.models import ENDED, Reservation, clear_secrets
 from bunkhouse.reservations.models import ReservationState as R
 from bunkhouse.reservations.replacement import Replacements
 from bunkhouse.reservations.service import ReservationService
@@ -88,6 +88,7 @@ class Reconciler:
         if not plan.stale(reservation) or {row.name for row in mine} & plan.busy_nodes:
             return
         reservation.state, reservation.ended_at = R.FAILED, plan.now
+        clear_secrets(reservation)
         reservation.error = ("its provisioning never completed; rolled back" if periodic
                              else "interrupted by a restart of the service; rolled back")
         events.record(session, "failed", ACTOR, lease_id=reservation.id, at=plan.now,

@@ -13,23 +13,20 @@ from bunkhouse.core.errors import BadRequest
 ACCOUNT_NAME_PATTERN = r"^[a-z_][a-z0-9_-]{0,31}$"
 _ACCOUNT_NAME = re.compile(ACCOUNT_NAME_PATTERN)
 
-# Accounts of the node image (images/node: Debian bookworm + openssh-server + sudo), which a
-# tenant may never take over; tests/integration checks this list against the image itself.
-SYSTEM_ACCOUNTS = frozenset({
-    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy",
-    "www-data", "backup", "list", "irc", "_apt", "nobody", "systemd-network", "systemd-timesync",
-    "messagebus", "sshd", "gnats", "systemd-resolve", "sudo", "admin", "adm", "staff", "users",
-})
+# Names no tenant may take whatever the image holds; the node image's own accounts and groups
+# are read from a node (Fleet.image_names), and the node script refuses them too.
+ALWAYS_RESERVED = frozenset({"root"})
 
 
-def check_username(username: object) -> str:
+def check_username(username: object, image_names: frozenset[str] = frozenset()) -> str:
     if not isinstance(username, str) or not _ACCOUNT_NAME.fullmatch(username):
         raise BadRequest(
             "username must be a Linux user name: a lowercase letter or _, then up to 31 of a-z, 0-9, _ and -",
             code="invalid_username", field="username", pattern=ACCOUNT_NAME_PATTERN,
         )
-    if username in SYSTEM_ACCOUNTS:
-        raise BadRequest(f"{username} is a system account of the nodes", code="invalid_username", field="username")
+    if username in ALWAYS_RESERVED or username in image_names:
+        raise BadRequest(f"{username} is an account or group of the node image; choose another name",
+                         code="invalid_username", field="username")
     return username
 
 

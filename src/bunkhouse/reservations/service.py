@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from bunkhouse.config import ReservationSettings
 from bunkhouse.core import events
 from bunkhouse.core.db import Database
-from bunkhouse.core.errors import Conflict, Forbidden, NotFound, Unavailable
+from bunkhouse.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable
 from bunkhouse.core.model import utcnow
 from bunkhouse.core.primary import RETRY_AFTER
 from bunkhouse.fleet import transitions
@@ -29,9 +29,9 @@ from bunkhouse.fleet.fleet import Fleet
 from bunkhouse.fleet.models import ContainerState
 from bunkhouse.identity.models import ApiUser
 from bunkhouse.identity.principal import NO_QUOTA, Quota
-from bunkhouse.reservations import rules
+from bunkhouse.reservations import accounts, rules
 from bunkhouse.reservations.accounts import AccountWork
-from bunkhouse.reservations.models import CURRENT, ENDED, HeldNode, Reservation
+from bunkhouse.reservations.models import CURRENT, ENDED, HeldNode, Reservation, clear_secrets
 from bunkhouse.reservations.models import ReservationState as R
 from bunkhouse.reservations.passwords import hash_password
 from bunkhouse.reservations.queries import ReservationQueries
@@ -66,7 +66,7 @@ class ReservationService:
 
     def reserve(self, username: str, password: str, count: int, duration_minutes: int, *, actor: str = "anonymous",
                 owner: str | None = None, quota: Quota = NO_QUOTA, wait: bool = True) -> Reservation:
-        rules.check_username(username)
+        rules.check_username(username, self.fleet.image_names)
         rules.check_password(password, self.settings)
         rules.check_count(count, self.fleet.pool.size)
         rules.check_duration(duration_minutes, self.settings)
@@ -104,6 +104,9 @@ class ReservationService:
                                    on_done=lambda done: self._provisioned(reservation_id, done, actor))
         self._wait(group, wait)
         reservation = self.get(reservation_id)
+        if reservation.state == R.FAILED and reservation.end_state == accounts.BAD_INPUT:
+            raise BadRequest(reservation.error or "the nodes refused this input", code="invalid_username",
+                             field="username", reservation_id=reservation.id)
         if reservation.state == R.FAILED:
             raise Unavailable(reservation.error or "provisioning failed", code="provisioning_failed",
                               reservation_id=reservation.id)
@@ -125,16 +128,25 @@ class ReservationService:
                 events.record(session, "reserved", actor, lease_id=reservation_id, at=self.clock(),
                               detail={"nodes": group.ok_hosts, "ends_at": ends_at.isoformat()})
             else:
-                for node, error in group.errors().items():
-                    transitions.quarantine(session, [node], f"creating the account failed: {error}",
+                errors = group.errors()
+                refused = sorted(node for node, error in errors.items() if accounts.is_bad_input(error))
+                for node in set(errors) - set(refused):
+                    transitions.quarantine(session, [node], f"creating the account failed: {errors[node]}",
                                            holder=reservation_id, states=[ContainerState.RESERVING], actor=actor)
-                # The nodes that did get the account must lose it before anyone else gets them.
+                # The node script changed nothing where it refused the input: those nodes are free
+                # at once. The nodes that did get the account must lose it before anyone else gets them.
+                transitions.free(session, reservation_id, refused, from_states=[ContainerState.RESERVING])
                 rolled_back = transitions.start_release(session, reservation_id,
                                                         from_states=[ContainerState.RESERVING])
                 reservation.state = R.FAILED
                 reservation.ended_at = self.clock()
-                reservation.error = (f"creating the account failed on {', '.join(group.failed_hosts)};"
-                                     " the reservation was rolled back")
+                clear_secrets(reservation)
+                if refused and len(refused) == len(errors):
+                    reservation.end_state = accounts.BAD_INPUT
+                    reservation.error = f"the nodes refused this input: {accounts.bad_input_reason(errors[refused[0]])}"
+                else:
+                    reservation.error = (f"creating the account failed on {', '.join(group.failed_hosts)};"
+                                         " the reservation was rolled back")
                 events.record(session, "failed", actor, lease_id=reservation_id, at=self.clock(),
                               detail={"failed_nodes": group.failed_hosts, "rolled_back": rolled_back})
         if reservation.state == R.ACTIVE:
@@ -192,6 +204,7 @@ class ReservationService:
                 reservation = _locked(session, reservation_id)
                 reservation.state = reservation.end_state or R.RELEASED
                 reservation.ended_at = self.clock()
+                clear_secrets(reservation)
                 self.accounts.give_back(session, group, reservation_id, actor, event=reservation.state)
         finally:
             with self._releases_lock:

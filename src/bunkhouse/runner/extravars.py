@@ -15,8 +15,9 @@ from typing import Any
 
 import yaml
 
-# Variable names (dict keys) are never tagged !unsafe, so they must be plain names.
-_VARIABLE_KEY = re.compile(r"^[A-Za-z0-9_.\-]+$")
+# Variable names (dict keys) are never tagged !unsafe, so they must be plain names (or paths,
+# as the keys of pool_node_tmpfs): nothing Jinja could read as a template.
+_VARIABLE_KEY = re.compile(r"^[A-Za-z0-9_.\-/]+$")
 
 
 class _Unsafe(str):
@@ -38,7 +39,7 @@ def _mark_unsafe(value: Any) -> Any:
     if isinstance(value, Mapping):
         marked = {}
         for key, item in value.items():
-            if not isinstance(key, str) or not _VARIABLE_KEY.match(key):
+            if not isinstance(key, str) or not _VARIABLE_KEY.fullmatch(key):
                 raise ValueError(f"variable names must match {_VARIABLE_KEY.pattern}: {key!r}")
             marked[key] = _mark_unsafe(item)
         return marked

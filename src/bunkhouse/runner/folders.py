@@ -1,8 +1,10 @@
 """The run folders under the instance's runs/ (mode 0700): one private data folder per run,
 its variables in a 0600 file, its deadline, and what its guard recorded.
 
-A folder is kept after its run for its artifacts (stdout, events), and the oldest are deleted
-beyond `keep`; deleting tolerates a folder that is already gone. At start, runs left by a
+A folder is kept after its run for its artifacts (stdout, events), scrubbed of secrets (its
+variables files, and the service's environment ansible-runner copies into
+artifacts/<ident>/command), and the oldest are deleted beyond `keep`; deleting tolerates a
+folder that is already gone. Every folder of it is 0700, every file 0600. At start, runs left by a
 previous life of the service are ended the way their guard ends them (guard.end_run): every
 process that carries the run's own deadline file in its environment, with its process group.
 A process that merely names the run folder on its command line is a stranger, left alone.
@@ -10,6 +12,7 @@ A process that merely names the run folder on its command line is a stranger, le
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bunkhouse.core.files import DIR_MODE, open_private, private_dir, tighten_file
 from bunkhouse.runner.extravars import render_extravars, write_private
 from bunkhouse.runner.guard import end_run, members
 
@@ -48,7 +52,8 @@ class RunFolder:
         """Move the run's deadline (a Unix time), replacing the file at once so the guard never
         reads half a number."""
         fresh = self.path / "deadline.new"
-        fresh.write_text(f"{at:.3f}\n")
+        with os.fdopen(open_private(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w") as handle:
+            handle.write(f"{at:.3f}\n")
         os.replace(fresh, self.deadline_file)
 
     def guard_outcome(self) -> str | None:
@@ -74,6 +79,54 @@ class RunFolder:
             return None
 
 
+# What a finished run keeps that holds secrets: ansible-runner's input files in env/ (our
+# variables are in extravars, a password hash among them; the others are not written with
+# suppress_env_files but are removed if anything wrote them), and a standby's batch.
+_SECRET_INPUTS = ("env/extravars", "env/envvars", "env/passwords", "env/ssh_key", "env/settings", "env/cmdline",
+                  "batch.yml")
+# ansible-runner's artifacts that copy the process environment (the service's own, every
+# BUNKHOUSE_* setting and DATABASE_URL with it) or facts (ansible_env).
+_ENVIRONMENT_ARTIFACTS = ("env.list",)
+_FACT_CACHE = "fact_cache"
+
+
+def scrub(run_dir: Path) -> None:
+    """Remove what a finished run kept of secrets: its variables files, and the environment
+    ansible-runner wrote into artifacts/<ident>/command (the command and its folder stay).
+    Safe to call twice and on a folder that is gone."""
+    for name in _SECRET_INPUTS:
+        (run_dir / name).unlink(missing_ok=True)
+    artifacts = run_dir / "artifacts"
+    if not artifacts.is_dir():
+        return
+    for ident_dir in artifacts.iterdir():
+        if not ident_dir.is_dir():
+            continue
+        for name in _ENVIRONMENT_ARTIFACTS:
+            (ident_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(ident_dir / _FACT_CACHE, ignore_errors=True)
+        _scrub_command(ident_dir / "command")
+        for path in ident_dir.iterdir():
+            if path.is_file():
+                tighten_file(path)  # ansible-runner makes stderr with the umask's mode
+
+
+def _scrub_command(path: Path) -> None:
+    """artifacts/<ident>/command is {"command": [...], "cwd": ..., "env": {every variable}}:
+    the environment goes; a file that cannot be read as that is emptied."""
+    try:
+        recorded = json.loads(path.read_text())
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError):
+        recorded = None
+    kept = {key: recorded[key] for key in ("command", "cwd") if key in recorded} if isinstance(recorded, dict) else {}
+    fresh = path.with_name("command.scrubbed")
+    with os.fdopen(open_private(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w") as handle:
+        json.dump(kept, handle)
+    os.replace(fresh, path)
+
+
 class RunFolders:
     def __init__(self, runs_dir: Path, keep: int):
         self.runs_dir = runs_dir
@@ -85,8 +138,10 @@ class RunFolders:
     def prepare(self, playbook_path: Path, variables: dict[str, Any], deadline: float) -> RunFolder:
         ident = f"{time.strftime('%Y%m%dT%H%M%S')}-{playbook_path.stem}-{uuid.uuid4().hex[:8]}"
         folder = RunFolder(ident, playbook_path, self.runs_dir / ident)
-        (folder.path / "env").mkdir(parents=True, mode=0o700)
-        self.runs_dir.chmod(0o700)
+        private_dir(self.runs_dir)
+        # Every folder of the run 0700 (ansible-runner makes artifacts/ with the umask's mode).
+        for path in (folder.path, folder.path / "env", folder.path / "artifacts"):
+            path.mkdir(mode=DIR_MODE)
         with self._lock:
             self._live.add(ident)
         write_private(folder.extravars_file, render_extravars(variables))
@@ -99,8 +154,10 @@ class RunFolders:
         return [RunFolder(ident, Path(), self.runs_dir / ident) for ident in idents]
 
     def finished(self, folder: RunFolder) -> None:
-        """The run ended: its variables go (they may hold a password hash), then old folders."""
-        folder.extravars_file.unlink(missing_ok=True)
+        """The run ended: its variables go (they may hold a password hash), and so does the
+        environment ansible-runner kept (scrub), then old folders. The run's record (status,
+        rc, stdout, events) stays."""
+        scrub(folder.path)
         with self._lock:
             self._live.discard(folder.ident)
         try:
@@ -137,6 +194,8 @@ class RunFolders:
         for path in self.runs_dir.iterdir():
             if path.name not in live and path.is_dir():
                 killed += RunFolder(path.name, Path(), path).end()
+                # A run cut short with the service never had its secrets scrubbed.
+                scrub(path)
         if killed:
             log.warning("killed %d process groups of Ansible runs left by a previous life of the service", len(killed))
         return killed

@@ -86,17 +86,22 @@ def read_deadline(path: str) -> float:
         return 0.0  # unreadable: the service wrote none, or it was removed; end the run
 
 
+def _private(path: str):
+    """A file of the run folder to write, 0600 like every file there."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w")
+
+
 def main(argv: list[str]) -> int:
     deadline_file = os.environ["BUNKHOUSE_RUN_DEADLINE_FILE"]
     folder = os.path.dirname(deadline_file)
     parent = os.getppid()
     group = os.getpgid(0)
-    with open(os.path.join(folder, "guard-pgid"), "w") as handle:
+    with _private(os.path.join(folder, "guard-pgid")) as handle:
         handle.write(f"{group}\n")
 
     def kill_group(why: str) -> None:
         try:
-            with open(os.path.join(folder, "guard-outcome"), "w") as handle:
+            with _private(os.path.join(folder, "guard-outcome")) as handle:
                 handle.write(why + "\n")
             # The run's terminal is gone when the service is: saying so may fail, ending may not.
             print(f"bunkhouse: {why}: ending the run", flush=True)

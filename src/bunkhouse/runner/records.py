@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Integer, String, delete
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bunkhouse.core.db import Database
 from bunkhouse.core.model import Base, JSONText, UTCDateTime, utcnow
@@ -39,3 +39,9 @@ def recorder(database: Database) -> Callable[[RunResult, str], None]:
                             hosts=sorted(set(result.ok_hosts) | set(result.failed_hosts)),
                             failed_hosts=list(result.failed_hosts)))
     return record
+
+
+def prune_runs(session: Session, before: datetime) -> int:
+    """Delete the records of runs that finished before `before`. Returns how many went."""
+    statement = delete(Run).where(Run.finished_at < before).execution_options(synchronize_session=False)
+    return session.execute(statement).rowcount or 0

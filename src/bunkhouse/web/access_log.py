@@ -1,22 +1,36 @@
 """The access log (logger bunkhouse.access): method, path, query, status and time of every
-request, with the value of every password or token in the query replaced."""
+request, with the value of every secret in the query replaced.
+
+The query logged is rebuilt from the parsed query (request.args), never the raw query string:
+a key is judged by its name as the application reads it, after URL-decoding, so
+`pass%77ord=...` is a password too. A key is secret when its name, in any case, contains
+password, passwd, pass, token, secret or key; every value of it is replaced.
+"""
 
 from __future__ import annotations
 
 import logging
-import re
 import time
+from urllib.parse import urlencode
 
 from flask import Flask, g, request
+from werkzeug.datastructures import MultiDict
 
 access_log = logging.getLogger("bunkhouse.access")
 
-_SECRET_QUERY = re.compile(r"(?i)((?:^|&)(?:password|token)=)[^&]*")
+SECRET_WORDS = ("password", "passwd", "pass", "token", "secret", "key")
+REDACTED = "[REDACTED]"
 
 
-def redact_query(query: str) -> str:
-    """A query string safe to log: the value of every password or token is replaced."""
-    return _SECRET_QUERY.sub(r"\1[REDACTED]", query)
+def is_secret(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in SECRET_WORDS)
+
+
+def redact_query(args: MultiDict) -> str:
+    """A query safe to log, from the parsed query: the value of every secret key is replaced."""
+    return urlencode([(name, REDACTED if is_secret(name) else value) for name, values in args.lists()
+                      for value in values], safe="[]")
 
 
 def init_access_log(app: Flask) -> None:
@@ -29,7 +43,7 @@ def init_access_log(app: Flask) -> None:
 
     @app.after_request
     def _log(response):
-        query = redact_query(request.query_string.decode("utf-8", "replace"))
+        query = redact_query(request.args)
         access_log.info("%s %s%s %s %.3fs", request.method, request.path, f"?{query}" if query else "",
                         response.status_code, time.monotonic() - g.get("started", time.monotonic()))
         return response

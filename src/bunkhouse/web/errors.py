@@ -1,5 +1,6 @@
 """Every error becomes the one JSON shape of core/errors.py, with the right status:
-bunkhouse's own errors, schema validation errors, 404/405 and the like, and the rate limit's.
+bunkhouse's own errors, schema validation errors, 404/405 and the like, a body over
+BUNKHOUSE_MAX_BODY_BYTES (413 body_too_large), and the rate limit's.
 
 A request body that breaks the schema on one field answers that field's rule code,
 `invalid_<field>` (the code the service's own check of that field answers too: one rule, one
@@ -14,10 +15,11 @@ from collections.abc import Callable
 
 from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
-from flask import request
+from flask import current_app, request
 from flask_limiter.errors import RateLimitExceeded
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from bunkhouse.core.errors import ApiError, error_body
+from bunkhouse.core.errors import ApiError, PayloadTooLarge, error_body
 from bunkhouse.web.ratelimit import too_many_requests
 
 # Blueprint name -> its seed document's own fields for an error body.
@@ -37,6 +39,12 @@ def init_errors(app: APIFlask) -> None:
     @app.errorhandler(RateLimitExceeded)
     def _rate_limited(_error: RateLimitExceeded):
         return _api_error(too_many_requests())
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(_error: RequestEntityTooLarge):
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        return _api_error(PayloadTooLarge(f"the request body is larger than {limit} bytes (BUNKHOUSE_MAX_BODY_BYTES)",
+                                          limit_bytes=limit))
 
     @app.error_processor
     def _http_error(error: HTTPError):

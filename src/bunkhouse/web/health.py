@@ -1,14 +1,47 @@
 """/healthz: the service's own health (database, Docker engine, scheduler, this process's
 role, start-up), each reported; 200 when it can serve, 503 with what is wrong otherwise.
-Open to anyone (access.PUBLIC). What it reports comes from the app (lifecycle.py)."""
+Open to anyone (access.PUBLIC). What it reports comes from the app (lifecycle.py), asked at
+most once every BUNKHOUSE_HEALTH_CACHE_SECONDS (each answer asks the database and the
+engine: a flood of /healthz must not become a flood on them)."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Boolean, Dict, Nested, String
-from flask import current_app
+from flask import Flask, current_app
 
 bp = APIBlueprint("health", __name__, tag="Health")
+
+Status = Callable[[], tuple[dict, bool]]
+
+
+class HealthCache:
+    """The last answer of a status function, reused for `seconds` (0: always asked afresh).
+    Callers that come while it is being asked wait for that answer instead of asking again."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.seconds = seconds
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._answer: tuple[dict, bool] | None = None
+        self._until = 0.0
+
+    def get(self, status: Status) -> tuple[dict, bool]:
+        if not self.seconds:
+            return status()
+        with self._lock:
+            if self._answer is None or self.clock() >= self._until:
+                self._answer = status()
+                self._until = self.clock() + self.seconds
+            return self._answer
+
+
+def init_health(app: Flask, cache_seconds: float) -> None:
+    app.extensions["bunkhouse.health_cache"] = HealthCache(cache_seconds)
 
 
 class CheckOut(Schema):
@@ -37,5 +70,7 @@ class HealthOut(Schema):
         responses={503: {"description": "Starting, stopping, or something it needs does not answer (each check "
                                         "says)", "content": {"application/json": {"schema": HealthOut}}}})
 def healthz():
-    body, healthy = current_app.extensions["bunkhouse.status"]()
+    extensions = current_app.extensions
+    cache = extensions.get("bunkhouse.health_cache") or HealthCache(0)
+    body, healthy = cache.get(extensions["bunkhouse.status"])
     return body, 200 if healthy else 503

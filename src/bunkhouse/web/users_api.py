@@ -1,10 +1,14 @@
-"""API users and their tokens (/api/v1/users, /api/v1/tokens), and /api/v1/me for anyone."""
+"""API users and their tokens (/api/v1/users, /api/v1/tokens), and /api/v1/me for anyone.
+
+With BUNKHOUSE_AUTH off every caller is an anonymous admin and no token is asked for: the user
+and token routes are refused (403 auth_off), so nobody mints tokens believing they protect
+anything. /api/v1/me still answers (it says auth is off)."""
 
 from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Integer, List, Nested, String
-from flask import current_app
+from flask import current_app, request
 
 from bunkhouse.core.errors import Forbidden
 from bunkhouse.identity.models import ROLES, ApiToken, ApiUser
@@ -84,6 +88,18 @@ class MeOut(Schema):
     role = String()
     quota = Nested(QuotaOut)
     auth = String(metadata={"description": "on, or off (then everyone is an anonymous admin)"})
+
+
+# The routes of this blueprint that still answer with authentication off.
+_WITHOUT_AUTH = {"users.me"}
+
+
+@bp.before_request
+def _refuse_without_auth():
+    if not auth_enabled() and request.endpoint not in _WITHOUT_AUTH:
+        raise Forbidden("authentication is off (BUNKHOUSE_AUTH=off): users and tokens mean nothing while it is, "
+                        "every caller is an admin and no token is asked for; turn it on to use them",
+                        code="auth_off")
 
 
 def _users() -> ApiUsers:

@@ -84,3 +84,22 @@ def test_the_second_process_on_a_database_is_a_secondary_and_touches_nothing(app
         in_flight.join(10)
         close(second)
     assert [r.state for r in service.all()] == ["active"]
+
+
+def test_database_errors_are_described_without_their_connection():
+    """A driver's text names the server and the user (a URL may carry the password): only the
+    class is said. Other errors keep their first line."""
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    from bunkhouse.core.db import describe_error
+
+    leaky = 'connection to server at "db.internal" (10.0.0.5), port 5432 failed: FATAL: password ' \
+            'authentication failed for user "bunk_admin"'
+    wrapped = OperationalError("SELECT 1", {}, psycopg.OperationalError(leaky))
+    assert describe_error(wrapped) == "the database does not answer (OperationalError)"
+    assert describe_error(psycopg.OperationalError(leaky)) == "the database does not answer (OperationalError)"
+    assert describe_error(sqlite3.OperationalError("unable to open database file")) == (
+        "the database does not answer (OperationalError)")
+    assert describe_error(RuntimeError("the engine went away\nTraceback ...")) == (
+        "RuntimeError: the engine went away")

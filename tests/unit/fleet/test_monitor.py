@@ -172,9 +172,9 @@ def test_a_node_claimed_after_the_round_looked_is_not_quarantined(api, service, 
     claimed = {}
     probe = monitor.probe
 
-    def probe_then_claim(host, port, keys):
-        problem = probe(host, port, keys)
-        if port == 30001 and not claimed:
+    def probe_then_claim(name, keys):
+        problem = probe(name, keys)
+        if name == "node-1" and not claimed:
             claimed.update(reserved(api))  # node-1 is handed out while the round is under way
         return problem
 
@@ -183,3 +183,52 @@ def test_a_node_claimed_after_the_round_looked_is_not_quarantined(api, service, 
     assert claimed["nodes"][0]["name"] == "node-1"
     assert states(fleet)["node-1"] == S.RESERVED
     assert service.get(claimed["id"]).state == "active"
+
+
+def test_a_held_node_whose_sshd_fails_gets_it_restarted_in_place_not_recreated(api, fleet, monitor, fake_engine,
+                                                                              fake_runner):
+    body = reserved(api)
+    held = body["nodes"][0]["name"]
+    fake_engine.bad_ssh = {held}
+    assert monitor.round()["failing"] == [held]
+    assert monitor.round()["sshd_restarted"] == [held]
+    restarts = [call for call in fake_runner.calls if call[0] == "pool_sshd_restart.yml"]
+    assert restarts == [("pool_sshd_restart.yml", {"sshd_nodes": [held]}, [])]
+    assert states(fleet)[held] == S.RESERVED
+    assert not [call for call in fake_runner.calls if call[0] == "pool_provision.yml"]
+    # The restart mended it: the count starts again.
+    fake_engine.bad_ssh = set()
+    assert monitor.round()["passing"] and states(fleet)[held] == S.RESERVED
+
+
+def test_a_held_node_whose_sshd_stays_down_after_its_restart_is_replaced(api, fleet, monitor, fake_engine):
+    held = reserved(api)["nodes"][0]["name"]
+    fake_engine.bad_ssh = {held}
+    for _ in range(3):
+        monitor.round()
+    assert states(fleet)[held] == S.RESERVED
+    assert monitor.round()["quarantined"] == [held]
+
+
+def test_most_of_an_engines_nodes_failing_together_is_the_engines_fault(fleet, monitor, fake_engine):
+    """A host fault (port forwarding, the engine) fails every node at once: no node is judged,
+    /healthz names the engine, and the nodes are judged one by one once it clears."""
+    fake_engine.bad_ssh = {f"node-{index}" for index in range(1, 8)}  # 7 of 10
+    for _ in range(3):
+        outcome = monitor.round()
+        assert sorted(outcome["held_back"]) == sorted(fake_engine.bad_ssh) and not outcome["quarantined"]
+    assert set(states(fleet).values()) == {S.FREE}
+    assert "7 of its 10 nodes" in monitor.suspect_engines["local"]
+    fake_engine.bad_ssh = {"node-1", "node-2"}  # below the mass failure line: judged as usual
+    monitor.round()
+    assert monitor.suspect_engines == {}
+    assert monitor.round()["quarantined"] == ["node-1", "node-2"]
+
+
+def test_a_few_failing_nodes_are_judged_even_when_they_are_most_of_a_small_pool(fleet, monitor, fake_engine):
+    for index in range(4, 11):  # a pool of 3 in service
+        fleet.disable(f"node-{index}", "out", actor="test")
+    fake_engine.bad_ssh = {"node-1", "node-2"}  # 2 of 3: most of them, but too few to blame the engine
+    monitor.round()
+    assert monitor.round()["quarantined"] == ["node-1", "node-2"]
+    assert monitor.suspect_engines == {}

@@ -159,6 +159,8 @@ def test_default_quota_applies_to_users_and_an_admin_can_override_it(admin, unit
 
 @pytest.mark.parametrize("body,code", [
     ({"name": "Bad Name"}, "invalid_name"),
+    ({"name": "alice\n"}, "invalid_name"),
+    ({"name": "alice\nbob"}, "invalid_name"),
     ({"name": "carol", "role": "root"}, "invalid_role"),
     ({"name": "carol", "max_nodes": 0}, "invalid_max_nodes"),
     ({"name": "carol", "max_nodes": "two"}, "invalid_max_nodes"),
@@ -255,3 +257,13 @@ def test_users_and_tokens_come_a_page_at_a_time(admin):
     tokens = admin.get("/api/v1/users/bob/tokens?limit=2").body
     rest = admin.get(f"/api/v1/users/bob/tokens?cursor={tokens['next']}").body
     assert [t["label"] for t in tokens["tokens"] + rest["tokens"]] == ["one", "two", "three"]
+
+
+def test_a_user_name_is_matched_whole():
+    from bunkhouse.core.errors import BadRequest
+    from bunkhouse.identity.users import check_name
+
+    check_name("alice")
+    for name in ("alice\n", "alice\r\n", "\nalice", "alice\x00"):
+        with pytest.raises(BadRequest):
+            check_name(name)

@@ -13,7 +13,7 @@ def test_every_string_value_is_tagged_unsafe():
     assert "flag: true" in rendered
 
 
-@pytest.mark.parametrize("key", ["a b", "x=1", "{{ k }}", ""])
+@pytest.mark.parametrize("key", ["a b", "x=1", "{{ k }}", "", "node-1\n", "name\n"])
 def test_variable_names_must_be_plain(key):
     with pytest.raises(ValueError):
         render_extravars({key: "v"})
