@@ -113,6 +113,11 @@ class Lifecycle:
         if role.primary:
             # A PostgreSQL lock goes with its connection: a primary that lost it must be told.
             checks["primary_lock"] = {"ok": self.lock.still_held()}
+            # Most of an engine's nodes failing together: the engine's or its host's fault.
+            suspect = self.monitor.suspect_engines
+            checks["nodes"] = {"ok": not suspect, **({"error": "; ".join(f"engine {engine}: {why}" for engine, why
+                                                                         in sorted(suspect.items()))}
+                                                     if suspect else {})}
         if self.stopping:
             state = "stopping"
         elif not role.ready:

@@ -20,6 +20,8 @@ def unit_environment(instance_dir, database_url: str = "", **overrides: str) -> 
         "BUNKHOUSE_POOL_SIZE": str(POOL_SIZE),
         "BUNKHOUSE_SSH_HOST": "lab.example.org",
         "BUNKHOUSE_REQUEST_TIMEOUT": "10",
+        # Tests read /healthz right after a change: no cached answers (test_health.py tests the cache).
+        "BUNKHOUSE_HEALTH_CACHE_SECONDS": "0",
         **overrides,
     }
 

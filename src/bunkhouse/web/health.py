@@ -61,6 +61,8 @@ class HealthOut(Schema):
     docker = Nested(CheckOut)
     scheduler = Nested(CheckOut)
     primary_lock = Nested(CheckOut, metadata={"description": "the primary's lock is still its own (primary only)"})
+    nodes = Nested(CheckOut, metadata={"description": "no engine had most of its nodes fail the same monitor round"
+                                                      " (primary only)"})
     detail = Dict()
 
 

@@ -232,3 +232,15 @@ def test_a_few_failing_nodes_are_judged_even_when_they_are_most_of_a_small_pool(
     monitor.round()
     assert monitor.round()["quarantined"] == ["node-1", "node-2"]
     assert monitor.suspect_engines == {}
+
+
+def test_healthz_says_when_an_engines_nodes_fail_together(api, app, fake_engine):
+    monitor = app.extensions["bunkhouse.lifecycle"].monitor
+    fake_engine.bad_ssh = {f"node-{index}" for index in range(1, 8)}
+    monitor.round()
+    answer = api.get("/healthz")
+    assert answer.status == 503 and answer.body["status"] == "degraded"
+    assert answer.body["nodes"]["ok"] is False and "engine local: 7 of its 10 nodes" in answer.body["nodes"]["error"]
+    fake_engine.bad_ssh = set()
+    monitor.round()
+    assert api.get("/healthz").body["nodes"] == {"ok": True}

@@ -22,12 +22,18 @@ class CountingStatus:
         return self.real()
 
 
-def test_healthz_answers_from_its_cache_within_the_setting(app, client, unit_config):
-    assert unit_config.http.health_cache_seconds == 2
-    status = CountingStatus(app)
-    answers = [client.get("/healthz") for _ in range(20)]
-    assert {answer.status_code for answer in answers} == {200}
-    assert status.calls == 1
+def test_healthz_answers_from_its_cache_within_the_setting(tmp_path, fake_runner, fake_engine):
+    assert Config.from_environ({}).http.health_cache_seconds == 2  # the default
+    config = Config.from_environ(unit_environment(tmp_path, BUNKHOUSE_HEALTH_CACHE_SECONDS="2"))
+    app = make_app(config, fake_runner, fake_engine)
+    try:
+        status = CountingStatus(app)
+        client = app.test_client()
+        answers = [client.get("/healthz") for _ in range(20)]
+        assert {answer.status_code for answer in answers} == {200}
+        assert status.calls == 1
+    finally:
+        close(app)
 
 
 def test_the_cache_expires_and_a_setting_of_zero_turns_it_off(tmp_path, fake_runner, fake_engine):
