@@ -7,13 +7,14 @@ ends."""
 
 from __future__ import annotations
 
+import socket
 import time
 
 import paramiko
 import pytest
 
 from helpers.api import reserve
-from helpers.nodes import Node, docker, login_refused, node_sh, ssh_run
+from helpers.nodes import Node, docker, login_refused, logs_in, node_sh, nodes_of, ssh_run
 from helpers.service import running_service
 from helpers.waiting import wait_for
 
@@ -105,3 +106,28 @@ def test_open_sessions_are_told_before_the_lease_ends(server):
         f"/api/v1/events?reservation_id={body['id']}&kind=notice_sent").body["events"], timeout=30)
     assert len(events) == 1 and events[0]["detail"]["ok"] is True
     assert server.api.delete(f"/api/v1/reservations/{body['id']}").status == 200
+
+
+def test_a_hundred_idle_connections_to_a_reserved_node_move_nothing(server):
+    """A stranger who can reach a node's published port holds its unauthenticated slots: the
+    probe runs inside the node, so the node is neither quarantined nor recreated."""
+    answer = reserve(server.api, "held", "Held-pw-12345")
+    assert answer.status == 201, answer.body
+    node = nodes_of(answer.body)[0]
+    container = docker("inspect", "-f", "{{.Id}}", node.name).stdout.strip()
+    sockets = []
+    try:
+        for _ in range(100):
+            try:
+                sockets.append(socket.create_connection(("127.0.0.1", node.port), timeout=5))
+            except OSError:
+                pass  # the port may refuse some: what counts is what the monitor does
+        time.sleep(MONITOR_INTERVAL * 2 + 2)  # two monitor rounds and then some
+        view = server.api.get(f"/api/v1/reservations/{answer.body['id']}").body
+        assert view["state"] == "active" and view["nodes"][0]["state"] == "reserved", view
+        assert docker("inspect", "-f", "{{.Id}}", node.name).stdout.strip() == container
+    finally:
+        for connection in sockets:
+            connection.close()
+    assert wait_for(lambda: logs_in(node, "held", "Held-pw-12345"), timeout=30)
+    server.api.delete(f"/api/v1/reservations/{answer.body['id']}")

@@ -157,3 +157,19 @@ def test_a_standby_does_not_outlive_the_process_that_started_it(config):
     holder.kill()
     holder.wait(10)
     assert wait_for(lambda: not folder.members(), timeout=30), folder.members()
+
+
+def test_a_group_of_the_image_is_refused_as_bad_input_and_changes_nothing(runner, pool):
+    """The node script tells a caller's mistake from a broken node: `disk` is a group of the
+    node image, so it exits 3, the run says "bad input", and the node is as it was."""
+    node = pool[0]
+    before = node_sh(node, "cat /etc/passwd /etc/group /etc/shadow; ls -a /home").stdout
+    result = runner.run(PLAYBOOK, _ops([node], "disk", "present", hash_password("Whatever-pw-1")), purpose="test")
+    assert not result.ok and result.failed_hosts == (node.name,)
+    error = result.error_of(node.name)
+    assert "bad input: node-account: disk is a group of the node image" in error, error
+    assert node_sh(node, "cat /etc/passwd /etc/group /etc/shadow; ls -a /home").stdout == before
+    # Removing it is refused the same way: bunkhouse never changes an image's group.
+    result = runner.run(PLAYBOOK, _ops([node], "disk", "absent"), purpose="test")
+    assert "bad input:" in result.error_of(node.name)
+    assert node_sh(node, "getent group disk").returncode == 0
