@@ -84,6 +84,9 @@ present() {
     case $shell in /*) ;; *) bad_input "the shell must be an absolute path" ;; esac
     [ -x "$shell" ] || bad_input "the shell $shell is not on this node"
     case $comment in *:*) bad_input "the comment must not contain ':'" ;; esac
+    if [ "$sudo" = yes ] && grep -q '^NoNewPrivs:[[:space:]]*1' /proc/self/status; then
+        bad_input "this node runs with no-new-privileges: sudo needs a pool made with pool_node_sudo"
+    fi
     if [ -z "$uid" ] && group=$(getent group "$name"); then
         gid=$(echo "$group" | cut -d: -f3)
         # A group outside the tenant range is the node image's (disk, tty, staff...): useradd
@@ -148,11 +151,16 @@ present() {
     fi
 }
 
-# The ids of one SysV IPC table's objects (shm, sem or msg) that a uid owns or made.
+# The ids of one SysV IPC table's objects (shm, sem or msg) that a uid owns or made. A shared
+# memory segment already removed but still attached by a process of another uid is marked
+# for destruction (SHM_DEST, 01000 in its mode) and goes with its last user: it is not listed.
 ipc_ids() {
     case $1 in sem) owner_column=5 creator_column=7 ;; *) owner_column=8 creator_column=10 ;; esac
-    awk -v u="$2" -v o="$owner_column" -v c="$creator_column" 'NR > 1 && ($o == u || $c == u) { print $2 }' \
-        "/proc/sysvipc/$1"
+    awk -v u="$2" -v o="$owner_column" -v c="$creator_column" -v table="$1" '
+        NR > 1 && ($o == u || $c == u) {
+            if (table == "shm" && length($3) >= 4 && substr($3, length($3) - 3, 1) ~ /[1357]/) next
+            print $2
+        }' "/proc/sysvipc/$1"
 }
 
 # Remove the SysV IPC objects (shared memory, semaphores, message queues) a uid owns or made.
