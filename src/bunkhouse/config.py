@@ -98,8 +98,8 @@ class NodeLimits:
     home_size: str = "256m"
     # Nodes may open connections beyond this machine (the internet).
     outbound: bool = True
-    # Recreate each node from the image when its lease ends, instead of removing the account.
-    recreate_on_release: bool = False
+    # Make the pool's firewall chains (root on the engine's host).
+    firewall: bool = True
 
     @classmethod
     def read(cls, env: _Environment) -> NodeLimits:
@@ -110,11 +110,13 @@ class NodeLimits:
             tmp_size=_size(env, "BUNKHOUSE_NODE_TMP_SIZE", cls.tmp_size),
             home_size=_size(env, "BUNKHOUSE_NODE_HOME_SIZE", cls.home_size),
             outbound=env.switch("BUNKHOUSE_NODE_OUTBOUND", cls.outbound),
-            recreate_on_release=env.switch("BUNKHOUSE_RECREATE_ON_RELEASE", cls.recreate_on_release),
+            firewall=env.switch("BUNKHOUSE_NODE_FIREWALL", cls.firewall),
         )
-        if _bytes(limits.tmp_size) + _bytes(limits.home_size) >= _bytes(limits.memory):
-            raise ConfigError("BUNKHOUSE_NODE_TMP_SIZE and BUNKHOUSE_NODE_HOME_SIZE together must stay under"
-                              " BUNKHOUSE_NODE_MEMORY (their files are held in the node's memory)")
+        # /var/tmp and /dev/shm (64m each) and /run/lock (1m) count too.
+        if _bytes(limits.tmp_size) + _bytes(limits.home_size) + (129 << 20) >= _bytes(limits.memory):
+            raise ConfigError("BUNKHOUSE_NODE_TMP_SIZE and BUNKHOUSE_NODE_HOME_SIZE (with the 129m of /var/tmp,"
+                              " /dev/shm and /run/lock) must stay under BUNKHOUSE_NODE_MEMORY (their files are held"
+                              " in the node's memory)")
         return limits
 
 

@@ -89,9 +89,15 @@ def nodes_of(body: dict) -> list[Node]:
     return [Node(node["name"], node["port"]) for node in body["nodes"]]
 
 
+# The session pool's tests give accounts sudo, which needs setuid: its nodes run without
+# no-new-privileges, as any pool whose tenants get sudo (pool_node_sudo).
+SUDO_POOLS = frozenset({"itest"})
+
+
 def pool_variables(pool: str, count: int, port_first: int) -> dict:
     return {
         "pool_node_pool": checked_pool(pool),
+        "pool_node_sudo": pool in SUDO_POOLS,
         "pool_node_count": count,
         "pool_node_ssh_port_first": port_first,
         "pool_node_ssh_port_last": port_first + 99,

@@ -80,3 +80,30 @@ def test_auth_off_on_an_open_address_is_refused_unless_allowed(host):
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "[::1]", "localhost", "LOCALHOST"])
 def test_auth_off_on_loopback_is_accepted(host):
     assert not Config.from_environ({"BUNKHOUSE_AUTH": "off", "BUNKHOUSE_HOST": host}).auth.enabled
+
+
+def test_ssh_is_published_on_loopback_and_told_as_such_by_default():
+    pool = Config.from_environ({}).pool
+    assert (pool.ssh_bind_address, pool.ssh_host) == ("127.0.0.1", "127.0.0.1")
+    # Published on one address: that is the address people are told.
+    told = Config.from_environ({"BUNKHOUSE_SSH_BIND_ADDRESS": "10.0.0.5", "BUNKHOUSE_PASSWORD_MIN_LENGTH": "12"})
+    assert told.pool.ssh_host == "10.0.0.5"
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0", "10.0.0.5"])
+def test_short_passwords_beyond_loopback_are_refused_unless_allowed(bind):
+    with pytest.raises(ConfigError, match="BUNKHOUSE_ALLOW_SHORT_PASSWORDS"):
+        Config.from_environ({"BUNKHOUSE_SSH_BIND_ADDRESS": bind})
+    assert Config.from_environ({"BUNKHOUSE_SSH_BIND_ADDRESS": bind, "BUNKHOUSE_ALLOW_SHORT_PASSWORDS": "on"})
+    assert Config.from_environ({"BUNKHOUSE_SSH_BIND_ADDRESS": bind, "BUNKHOUSE_PASSWORD_MIN_LENGTH": "10"})
+
+
+def test_node_limits_have_safe_defaults_and_tmpfs_must_fit_in_memory():
+    limits = Config.from_environ({}).pool.limits
+    assert (limits.cpus, limits.memory, limits.pids, limits.outbound, limits.firewall) == (1.0, "1g", 256, True, True)
+    with pytest.raises(ConfigError, match="BUNKHOUSE_NODE_MEMORY"):
+        Config.from_environ({"BUNKHOUSE_NODE_MEMORY": "600m"})  # 256m + 256m + 129m do not fit
+    with pytest.raises(ConfigError, match="BUNKHOUSE_NODE_TMP_SIZE must be a size"):
+        Config.from_environ({"BUNKHOUSE_NODE_TMP_SIZE": "lots"})
+    with pytest.raises(ConfigError, match="BUNKHOUSE_NODE_PIDS"):
+        Config.from_environ({"BUNKHOUSE_NODE_PIDS": "3"})

@@ -43,10 +43,6 @@ class Pool:
                    settings.ssh_port_last, settings.ssh_bind_address, settings.ssh_host)
 
     @property
-    def recreate_on_release(self) -> bool:
-        return self.template.limits.recreate_on_release
-
-    @property
     def probe_host(self) -> str:
         """Where this machine reaches the members' published ports."""
         return "127.0.0.1" if self.bind_address in ("0.0.0.0", "::", "") else self.bind_address
@@ -69,6 +65,7 @@ class Pool:
             "pool_node_tmpfs": {"/tmp": limits.tmp_size, "/var/tmp": "64m", "/dev/shm": "64m",
                                 "/home": limits.home_size, "/run/lock": "1m"},
             "pool_node_outbound": limits.outbound,
+            "pool_node_firewall": limits.firewall,
         })
         return {**variables, **overrides}
 

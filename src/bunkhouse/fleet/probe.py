@@ -5,7 +5,12 @@ Read-only (every change on a node is Ansible's): the monitor (monitor.py) acts o
 From the inside, because a probe through the published port can be fooled by anyone who can
 reach that port: holding the node's unauthenticated slots (sshd's MaxStartups) made the old
 probe fail, and the monitor recreated a tenant's node. Inside, the probe's connection comes from
-127.0.0.1, which no stranger shares, and docker exec works on any engine, local or remote.
+127.0.0.1, which only the node's own tenant shares (a tenant who fills its own sshd's slots
+gets its sshd restarted), and docker exec works on any engine, local or remote.
+
+A running container that cannot be exec'd into (its pids cgroup full: the tenant's fork bomb
+or a program with many threads) is reported like an sshd failure: the tenant's work is in it,
+so it is not recreated on the first rounds.
 """
 
 from __future__ import annotations
@@ -39,9 +44,9 @@ def probe_inside(engine: ProbedEngine, name: str, expected: dict[str, str], time
     try:
         rc, output = engine.exec_read(name, PROBE_SCRIPT, timeout)
     except (OSError, TimeoutError) as error:
-        return Problem(f"docker exec into the node failed: {error}")
+        return Problem(f"docker exec into the node failed: {error}", sshd_only=True)
     if rc not in (0, 1) and not output.strip():
-        return Problem(f"docker exec into the node failed (rc {rc})")
+        return Problem(f"docker exec into the node failed (rc {rc})", sshd_only=True)
     offered = {}
     for line in output.splitlines():
         parts = line.split()

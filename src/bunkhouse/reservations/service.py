@@ -148,7 +148,8 @@ class ReservationService:
                     reservation.error = (f"creating the account failed on {', '.join(group.failed_hosts)};"
                                          " the reservation was rolled back")
                 events.record(session, "failed", actor, lease_id=reservation_id, at=self.clock(),
-                              detail={"failed_nodes": group.failed_hosts, "rolled_back": rolled_back})
+                              detail={"failed_nodes": group.failed_hosts, "rolled_back": rolled_back,
+                                      "refused_by": refused})
         if reservation.state == R.ACTIVE:
             self.on_lease_change(reservation_id, ends_at)
         else:

@@ -152,6 +152,35 @@ def test_a_failed_node_is_quarantined_and_the_reservation_rolled_back(api, servi
     assert "node-2" not in names
 
 
+def test_input_the_nodes_refuse_is_a_400_that_quarantines_nothing(api, service, fleet, fake_runner, database):
+    """The node script refused the name on every node (exit 3: nothing changed): a 400, the
+    nodes free at once, no removal run, no quarantine, the hash gone."""
+    fake_runner.refusing_hosts = {f"node-{index}" for index in range(1, 11)}
+    answer = reserve(api, username="carol", count=3)
+    assert answer.status == 400 and answer.error["code"] == "invalid_username", answer.body
+    assert "the nodes refused this input" in answer.error["message"]
+    assert "disk is a group of the node image" in answer.error["message"]
+    reservation = service.get(answer.error["reservation_id"])
+    assert reservation.state == "failed" and reservation.password_hash == ""
+    assert service.accounts.batcher.drain()
+    assert {node.state for node in fleet.members()} == {"free"}
+    assert [change for changes in fake_runner.account_changes() for change in changes.values()
+            if change["state"] == "absent"] == []
+    with database.read() as session:
+        assert session.scalar(select(func.count()).select_from(Event).where(Event.kind == "quarantined")) == 0
+
+
+def test_refused_on_some_nodes_and_broken_on_another_is_a_503_and_only_the_broken_one_is_quarantined(
+        api, service, fleet, fake_runner):
+    fake_runner.refusing_hosts = {"node-1"}
+    fake_runner.failing_hosts = {"node-2"}
+    answer = reserve(api, username="carol", count=3)
+    assert answer.status == 503 and answer.error["code"] == "provisioning_failed"
+    assert service.accounts.batcher.drain()
+    states = {node.name: node.state for node in fleet.members()}
+    assert states["node-1"] == "free" and states["node-2"] == "quarantined" and states["node-3"] == "free"
+
+
 def test_release_frees_the_nodes_and_is_idempotent(api, fleet, fake_runner):
     reservation_id = reserve(api, count=2).body["id"]
     released = api.delete(f"/api/v1/reservations/{reservation_id}")
