@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -28,8 +29,13 @@ POOL_SIZE = 2
 
 
 def runs_of(instance: Path, playbook: str = "") -> list[RunFolder]:
+    """The run folders (named <time>-<playbook>-<id>) of the instance; anything else in runs/ is
+    not a run (a stray fact_cache folder was once seen there: see the issue 9 note)."""
     runs = instance / "runs"
-    return [RunFolder(path.name, Path(), path) for path in sorted(runs.glob(f"*{playbook}*"))] if runs.is_dir() else []
+    if not runs.is_dir():
+        return []
+    return [RunFolder(path.name, Path(), path) for path in sorted(runs.glob(f"*{playbook}*"))
+            if re.match(r"^\d{8}T\d{6}-", path.name)]
 
 
 def leftovers(instance: Path) -> dict:
