@@ -69,6 +69,20 @@ put_file() {
     note
 }
 
+# A name with no account but a group: a group outside the tenant range is the node image's
+# (disk, tty, staff...), which useradd would fail on and bunkhouse never takes or changes (bad
+# input); one inside it is the leftover of a removal that was cut short, and it goes.
+refuse_image_group() {
+    [ -z "$uid" ] || return 0
+    group=$(getent group "$name") || return 0
+    gid=$(echo "$group" | cut -d: -f3)
+    if [ "$gid" -lt "$uid_min" ] || [ "$gid" -gt "$uid_max" ]; then
+        bad_input "$name is a group of the node image (gid $gid); bunkhouse never takes or changes it"
+    fi
+    groupdel "$name"
+    note
+}
+
 present() {
     [ $# -eq 4 ] || fail "present needs SHELL COMMENT SUDO NOPASSWD (and the hash and keys on stdin)"
     shell=$1 comment=$2 sudo=$3 nopasswd=$4
@@ -87,17 +101,7 @@ present() {
     if [ "$sudo" = yes ] && grep -q '^NoNewPrivs:[[:space:]]*1' /proc/self/status; then
         bad_input "this node runs with no-new-privileges: sudo needs a pool made with pool_node_sudo"
     fi
-    if [ -z "$uid" ] && group=$(getent group "$name"); then
-        gid=$(echo "$group" | cut -d: -f3)
-        # A group outside the tenant range is the node image's (disk, tty, staff...): useradd
-        # would fail on it, and the name is not the caller's to take. One inside it is the
-        # leftover of a removal that was cut short: it goes.
-        if [ "$gid" -lt "$uid_min" ] || [ "$gid" -gt "$uid_max" ]; then
-            bad_input "$name is a group of the node image (gid $gid); choose another name"
-        fi
-        groupdel "$name"
-        note
-    fi
+    refuse_image_group
     if [ -z "$uid" ]; then
         useradd --create-home --user-group --shell "$shell" --comment "$comment" "$name"
         note
@@ -210,15 +214,7 @@ sweep_orphans() {
 
 absent() {
     owner=${1:-}
-    if [ -z "$uid" ] && group=$(getent group "$name"); then
-        gid=$(echo "$group" | cut -d: -f3)
-        if [ "$gid" -lt "$uid_min" ] || [ "$gid" -gt "$uid_max" ]; then
-            bad_input "$name is a group of the node image (gid $gid); bunkhouse never changes it"
-        fi
-        # The group of an account whose removal was cut short.
-        groupdel "$name"
-        note
-    fi
+    refuse_image_group
     if [ -n "$uid" ] && [ -n "$owner" ] && [ "$(getent passwd "$name" | cut -d: -f5)" != "$owner" ]; then
         echo "bunkhouse-kept: $name belongs to another lease"
         echo "bunkhouse-changed: no"
