@@ -7,6 +7,8 @@ Starts the real service (gunicorn, as `just run` does) on pools it provisions, a
   password, how many Ansible runs it cost, and the service's peak RSS during the storm;
 - the storm of 10 again with batching off (one Ansible run per request), and the ratio;
 - one reservation of 2 nodes: latency to a working login (median of several);
+- releasing a reservation of 3 nodes: by account removal, and in a pool with sudo, whose
+  nodes are recreated from the image on release (median of several);
 - releasing all reservations of the storm (wall time);
 - expiry lag: 1-minute reservations, seconds from their end until the account is gone.
 Prints a table and writes JSON (bench/results/service.json by default).
@@ -146,6 +148,19 @@ class Bench:
             self.server.api.delete(f"/api/v1/reservations/{body['id']}")
         return statistics.median(latencies)
 
+    def release_latency(self, count: int, repeat: int) -> float:
+        """Median seconds of DELETE /api/v1/reservations/<id> for a lease of `count` nodes, to
+        its answer (the nodes cleaned, or recreated in a pool that recreates on release)."""
+        latencies = []
+        for attempt in range(repeat):
+            _, status, body = self.reserve(f"gone{attempt}", "gone-pw-123", count=count)
+            assert status == 201, body
+            started = time.monotonic()
+            released = self.server.api.delete(f"/api/v1/reservations/{body['id']}")
+            latencies.append(time.monotonic() - started)
+            assert released.status == 200 and released.body["state"] == "released", released.body
+        return statistics.median(latencies)
+
     def expiry_lag(self, count: int) -> list[float]:
         """Reserve `count` 1-minute leases; seconds from each end until its account is gone."""
         leases = []
@@ -177,10 +192,13 @@ def main() -> int:
     with Bench("bench10", 10, 24101) as bench:
         figures.update(bench.storm(10, "storm of 10"))
         figures["reserve 2 nodes to a working login, median s"] = bench.two_node_latency(5)
+        figures["release 3 nodes (account removal), median s"] = bench.release_latency(3, 3)
         if not args.quick:
             lags = bench.expiry_lag(5)
             figures["expiry lag p50 s"] = statistics.median(lags)
             figures["expiry lag max s"] = max(lags)
+    with Bench("bench10sudo", 10, 24401, BUNKHOUSE_NODE_SUDO="on") as bench:
+        figures["release 3 nodes (recreated from the image), median s"] = bench.release_latency(3, 3)
     with Bench("bench10off", 10, 24201, BUNKHOUSE_BATCHING="off") as bench:
         off = bench.storm(10, "storm of 10, batching off")
         figures.update(off)

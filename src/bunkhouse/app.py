@@ -19,6 +19,7 @@ from bunkhouse.fleet.fleet import Fleet
 from bunkhouse.fleet.monitor import Monitor, Probe
 from bunkhouse.fleet.pool import Pool
 from bunkhouse.fleet.probe import probe_inside
+from bunkhouse.fleet.renewal import Renewals
 from bunkhouse.identity.bootstrap import bootstrap_admin
 from bunkhouse.identity.tokens import Tokens
 from bunkhouse.identity.users import ApiUsers
@@ -75,7 +76,11 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
     batcher = Batcher(runner, accounts.PLAYBOOK, accounts.VARIABLE, batching=settings.batching,
                       window=settings.batch_window, max_window=settings.batch_window_max, standbys=settings.standbys,
                       extra_variables={"bunkhouse_host_timeout": settings.host_timeout})
-    service = ReservationService(config.reservations, database, fleet, accounts.AccountWork(database, batcher),
+    # A pool whose members are recreated on release (the default with sudo) gets them back from the image.
+    renewals = (Renewals(fleet, batching=settings.batching, window=settings.batch_window,
+                         max_window=settings.batch_window_max) if fleet.pool.recreate_on_release else None)
+    account_work = accounts.AccountWork(database, batcher, sudo=fleet.pool.sudo, renewals=renewals)
+    service = ReservationService(config.reservations, database, fleet, account_work,
                                  request_timeout=config.http.request_timeout)
     replacements = Replacements(service)
     fleet.on_lost(replacements.node_lost)
@@ -85,7 +90,7 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
                       probe or (lambda name, keys: probe_inside(engine, name, keys)),
                       mass_failure=config.jobs.monitor_mass_failure)
     lifecycle = Lifecycle(
-        config, role, lock, database, runner, batcher, fleet, monitor,
+        config, role, lock, database, runner, [batcher] + ([renewals.batcher] if renewals else []), fleet, monitor,
         scheduler, reconciler,
         ReservationJobs(scheduler, service, reconciler, runner, config.jobs, config.reservations.notice_seconds,
                         settings.host_timeout, Retention(database, config.retention)))

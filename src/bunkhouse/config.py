@@ -134,6 +134,9 @@ class PoolSettings:
     ssh_host: str = "127.0.0.1"
     provision_on_start: bool = True
     limits: NodeLimits = field(default_factory=NodeLimits)
+    # Tenants get sudo; and a released node is recreated from the image (on by default with sudo).
+    sudo: bool = False
+    recreate_on_release: bool = False
 
     @property
     def published_beyond_loopback(self) -> bool:
@@ -152,6 +155,8 @@ class PoolSettings:
             ssh_host=env.text("BUNKHOUSE_SSH_HOST", cls.ssh_host if bind in ("0.0.0.0", "::") else bind),
             provision_on_start=env.switch("BUNKHOUSE_PROVISION_ON_START", cls.provision_on_start),
             limits=NodeLimits.read(env),
+            sudo=(sudo := env.switch("BUNKHOUSE_NODE_SUDO", cls.sudo)),
+            recreate_on_release=env.switch("BUNKHOUSE_NODE_RECREATE_ON_RELEASE", sudo),
         )
         last_needed = settings.ssh_port_first + settings.size - 1
         if last_needed > settings.ssh_port_last:

@@ -43,7 +43,8 @@ class Lifecycle:
     lock: PrimaryLock
     database: Database
     runner: Runner
-    batcher: Batcher
+    # The account batcher, and the fleet's renewals where the pool recreates on release.
+    batchers: list[Batcher]
     fleet: Fleet
     monitor: Monitor
     scheduler: Scheduler
@@ -60,7 +61,7 @@ class Lifecycle:
         if not self.role.primary:
             self.role.started()
             return
-        self.batcher.start()
+        self._start_batchers()
         self.runs_jobs = True
         self._thread = threading.Thread(target=self._start, name="start-up", daemon=True)
         self._thread.start()
@@ -68,8 +69,12 @@ class Lifecycle:
     def start_now(self) -> None:
         """Start without waiting for anything (tests, and the CLI): nothing in the background."""
         if self.role.primary:
-            self.batcher.start()
+            self._start_batchers()
         self.role.started()
+
+    def _start_batchers(self) -> None:
+        for batcher in self.batchers:
+            batcher.start()
 
     def _start(self) -> None:
         role, config = self.role, self.config
@@ -130,14 +135,15 @@ class Lifecycle:
         return body, state == "ok"
 
     def stop(self) -> None:
-        """Stop fast: jobs, then every Ansible run, then the batcher; the lock goes last."""
+        """Stop fast: jobs, then every Ansible run, then the batchers; the lock goes last."""
         if self.stopping:
             return
         self.stopping = True
         log.warning("bunkhouse is stopping")
         self.scheduler.stop()
         self.runner.stop()
-        self.batcher.stop(timeout=STOP_SECONDS)
+        for batcher in self.batchers:
+            batcher.stop(timeout=STOP_SECONDS)
         self.lock.release()
 
     def install_signal_handlers(self) -> None:

@@ -18,6 +18,8 @@ class FakeRunner:
         self.failing_hosts: set[str] = set()
         # Hosts where the node script refuses the input (exit 3: nothing changed).
         self.refusing_hosts: set[str] = set()
+        # Playbooks whose every run fails (pool_provision.yml: a recreation that did not work).
+        self.failing_playbooks: set[str] = set()
         self.delay = delay
         self.lock = threading.Lock()
         self.standbys_started = 0
@@ -38,6 +40,10 @@ class FakeRunner:
         ok = tuple(sorted(host for host in hosts if host not in bad))
         errors = {host: ("apply: bad input: node-account: disk is a group of the node image"
                          if host in self.refusing_hosts else "node-account: it broke") for host in failed}
+        if str(playbook) in self.failing_playbooks:
+            return RunResult(ident=f"fake-{len(self.calls)}", playbook=str(playbook), status="failed", rc=2,
+                             duration=self.delay, failed_hosts=("local",), ok_hosts=(), changed_hosts=(),
+                             stdout_tail="", host_errors={"local": "docker_container: the engine said no"})
         return RunResult(ident=f"fake-{len(self.calls)}", playbook=str(playbook),
                          status="failed" if failed else "successful", rc=2 if failed else 0, duration=self.delay,
                          failed_hosts=failed, ok_hosts=ok, changed_hosts=ok, stdout_tail="", host_errors=errors)
@@ -55,6 +61,10 @@ class FakeRunner:
 
     def account_calls(self):
         return [call for call in self.calls if call[0] == "account_batch.yml"]
+
+    def provision_calls(self) -> list[dict]:
+        """The variables of every pool_provision.yml run, in order."""
+        return [call[1] for call in self.calls if call[0] == "pool_provision.yml"]
 
     def account_changes(self) -> list[dict]:
         """Every account change asked for, in order: {host: change} per run."""

@@ -13,8 +13,8 @@ import paramiko
 # nodes running leaves them alone: a session would then hand its tests nodes at ports it never
 # gave them. An operator's own pools are never in this list.
 TEST_POOLS = frozenset({
-    "itest", "itest-gone", "svc", "monitor", "auth", "outage", "life", "bench", "bench10", "bench10off", "bench50",
-    "iso", "isooff",
+    "itest", "itest-gone", "svc", "monitor", "auth", "outage", "life", "bench", "bench10", "bench10off",
+    "bench10sudo", "bench50", "iso", "isooff", "recr",
 })
 
 

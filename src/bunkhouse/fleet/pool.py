@@ -36,11 +36,17 @@ class Pool:
     bind_address: str
     # The host name people are told to connect to.
     public_host: str
+    # Its tenants get sudo (their nodes then run without no-new-privileges) ...
+    sudo: bool = False
+    # ... and each released member is recreated from the image before it is handed out again,
+    # not only cleaned of its account (the default with sudo: root can change anything).
+    recreate_on_release: bool = False
 
     @classmethod
     def of_settings(cls, settings: PoolSettings, template: Template = SSH_NODE) -> Pool:
         return cls(settings.name, replace(template, limits=settings.limits), settings.size, settings.ssh_port_first,
-                   settings.ssh_port_last, settings.ssh_bind_address, settings.ssh_host)
+                   settings.ssh_port_last, settings.ssh_bind_address, settings.ssh_host, sudo=settings.sudo,
+                   recreate_on_release=settings.recreate_on_release)
 
     @property
     def probe_host(self) -> str:
@@ -57,6 +63,7 @@ class Pool:
             "pool_node_ssh_port_first": self.port_first,
             "pool_node_ssh_port_last": self.port_last,
             "pool_node_ssh_bind_address": self.bind_address,
+            "pool_node_sudo": self.sudo,
         }
         limits = template.limits
         variables.update({
@@ -71,7 +78,11 @@ class Pool:
 
     def one_member(self, name: str, state: str) -> dict:
         """pool_provision.yml's variables for one member only (pool_node_state: recreated, ...)."""
-        return self.variables(pool_node_state=state, pool_node_first_index=index_of(name), pool_node_count=1)
+        return self.some_members([name], state)
+
+    def some_members(self, names: list[str], state: str) -> dict:
+        """pool_provision.yml's variables for these members only, wherever they are in the pool."""
+        return self.variables(pool_node_state=state, pool_node_indexes=sorted(index_of(name) for name in names))
 
 
 def index_of(name: str) -> int:

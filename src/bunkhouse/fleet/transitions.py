@@ -80,6 +80,13 @@ def free(session: Session, holder: str, names: Collection[str], *,
                  state=S.FREE, holder=None, state_reason=None)
 
 
+def renewed(session: Session, name: str, holder: str, host_keys: dict[str, str]) -> bool:
+    """releasing, and now recreated from the image: its new host keys and a clean probe record.
+    It stays releasing: the holder frees it with the rest of its release (free())."""
+    return bool(_move(session, [Container.name == name, Container.holder == holder, Container.state == S.RELEASING],
+                      host_keys=host_keys, failed_probes=0, next_probe_at=None))
+
+
 def quarantine(session: Session, names: Collection[str], reason: str, *, holder: str | None,
                states: Collection[str], actor: str) -> list[str]:
     """(one of `states`, held by `holder`) -> quarantined: never handed out until recovered.

@@ -50,7 +50,7 @@ class Reconciler:
     def _reconcile(self, *, periodic: bool) -> dict[str, list[str]]:
         service = self.service
         plan = _Plan(service.clock(), service.clock() - self.stuck_after if periodic else None,
-                     service.accounts.batcher.in_flight(), service.releases_in_flight())
+                     service.accounts.in_flight(), service.releases_in_flight())
         with service.database.write() as session:
             nodes = {row.name: row for row in session.scalars(
                 select(Container).where(Container.pool == service.fleet.pool.name))}

@@ -12,6 +12,9 @@ second run of a storm) and a standby is only started again after a run ends, so 
 (about a second of CPU) does not slow the run. Standbys are renewed before they expire; one
 found dead is not used and the batch runs the ordinary way.
 
+A batcher can also run its batches its own way (run_batch): the fleet's renewals recreate all
+the members released at one moment in one pool_provision.yml run.
+
 A run applies at most one change per host: a group with a host already in the run being built
 waits for the next run.
 
@@ -82,14 +85,18 @@ class JobGroup:
 class Batcher:
     def __init__(self, runner: Runner, playbook: str, variable: str, *, batching: bool = True,
                  window: float = 0.05, max_window: float = 0.5, standbys: int = 2,
-                 extra_variables: dict[str, Any] | None = None):
+                 extra_variables: dict[str, Any] | None = None,
+                 run_batch: Callable[[dict[str, dict[str, Any]], str], RunResult] | None = None):
         self.runner = runner
+        # How a batch runs when it is not `playbook` given {variable: changes}: called with the
+        # changes by host and the purpose, it returns a result whose ok_hosts are the hosts done.
+        self.run_batch = run_batch
         self.playbook = playbook
         self.variable = variable
         # Variables every run gets beside the changes (a per-host bound, ...).
         self.extra_variables = dict(extra_variables or {})
         self.batching = batching
-        self.standbys = standbys if batching else 0
+        self.standbys = standbys if batching and run_batch is None else 0
         self._standbys: list[StandbyRun] = []  # oldest first
         self.window = window
         self.max_window = max_window
@@ -211,8 +218,10 @@ class Batcher:
 
     def _run(self, groups: list[JobGroup]) -> RunResult:
         changes = {job.host: job.change for group in groups for job in group.jobs}
-        variables = {**self.extra_variables, self.variable: changes}
         purpose = "+".join(sorted({group.purpose for group in groups}))
+        if self.run_batch is not None:
+            return self.run_batch(changes, purpose)
+        variables = {**self.extra_variables, self.variable: changes}
         standby = self._take_standby()
         result = standby.dispatch(variables, hosts=list(changes), purpose=purpose) if standby else None
         if result is None:

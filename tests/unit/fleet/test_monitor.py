@@ -100,7 +100,7 @@ def test_a_quarantined_node_comes_back_recreated_after_backoff(fleet, database, 
     assert monitor.round()["recovered"] == ["node-2"]
     assert states(fleet)["node-2"] == S.FREE and fleet.member("node-2").host_keys == {"ED25519": "SHA256:new-node-2"}
     recreate = [call for call in fake_runner.calls if call[0] == "pool_provision.yml"][-1][1]
-    assert recreate["pool_node_state"] == "recreated" and recreate["pool_node_first_index"] == 2
+    assert recreate["pool_node_state"] == "recreated" and recreate["pool_node_indexes"] == [2]
 
 
 def test_a_disabled_node_stays_out_whatever_the_probe_says(api, fleet, monitor):

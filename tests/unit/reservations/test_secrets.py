@@ -12,10 +12,6 @@ from bunkhouse.fleet.models import ContainerState as S
 from bunkhouse.reservations.models import Reservation
 from helpers.api import reserve
 
-# The two calls of clear_secrets in reservations/service.py (_released, and _provisioned's
-# failure branch) belong to another change of that file: until it lands, the daily retention
-# round (retention.py, also run at start) is what clears these two.
-
 
 def stored_hash(database, reservation_id: str) -> str:
     with database.read() as session:
