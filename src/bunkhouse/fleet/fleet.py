@@ -9,6 +9,7 @@ holder, reason) after the quarantine is committed.
 from __future__ import annotations
 
 import logging
+import subprocess
 from collections.abc import Callable, Collection
 from datetime import datetime
 
@@ -145,12 +146,25 @@ class Fleet:
             row = session.scalar(select(Container).where(Container.name == name))
             if row is None or row.state != S.QUARANTINED:
                 return False
-        result = self.runner.run("pool_provision.yml", self.pool.one_member(name, "recreated"), purpose="recover")
-        keys = self.engine.host_keys(name) if result.ok else {}
-        if not result.ok or not keys:
+        result, keys = self.remake([name], purpose="recover")
+        if not result.ok or not keys.get(name):
             return False  # still quarantined; the monitor counts the failure and backs off
         with self.database.write() as session:
-            return transitions.recover(session, name, keys, actor=actor)
+            return transitions.recover(session, name, keys[name], actor=actor)
+
+    def remake(self, names: list[str], *, purpose: str) -> tuple[RunResult, dict[str, dict[str, str]]]:
+        """Recreate these members from the image in one pool_provision.yml run, whatever they
+        hold; returns the run and each member's new host keys (empty for one whose keys could
+        not be read, and for all when the run failed). Their states are the caller's to change."""
+        result = self.runner.run("pool_provision.yml", self.pool.some_members(names, "recreated"), purpose=purpose)
+        return result, {name: self._host_keys(name) if result.ok else {} for name in names}
+
+    def _host_keys(self, name: str) -> dict[str, str]:
+        try:
+            return self.engine.host_keys(name)
+        except (OSError, subprocess.SubprocessError) as error:
+            log.warning("reading the host keys of %s failed: %s", name, error)
+            return {}
 
     # ---- an operator's hand --------------------------------------------------------------
 

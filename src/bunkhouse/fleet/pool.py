@@ -76,10 +76,6 @@ class Pool:
         })
         return {**variables, **overrides}
 
-    def one_member(self, name: str, state: str) -> dict:
-        """pool_provision.yml's variables for one member only (pool_node_state: recreated, ...)."""
-        return self.some_members([name], state)
-
     def some_members(self, names: list[str], state: str) -> dict:
         """pool_provision.yml's variables for these members only, wherever they are in the pool."""
         return self.variables(pool_node_state=state, pool_node_indexes=sorted(index_of(name) for name in names))

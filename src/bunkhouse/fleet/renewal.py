@@ -10,8 +10,6 @@ that product, and the monitor recreates it later.
 
 from __future__ import annotations
 
-import logging
-import subprocess
 from collections.abc import Callable, Collection
 from dataclasses import replace
 from typing import Any
@@ -20,8 +18,6 @@ from bunkhouse.fleet import transitions
 from bunkhouse.fleet.fleet import Fleet
 from bunkhouse.runner.batcher import Batcher, Job, JobGroup
 from bunkhouse.runner.results import RunResult
-
-log = logging.getLogger(__name__)
 
 PLAYBOOK = "pool_provision.yml"
 
@@ -46,29 +42,20 @@ class Renewals:
 
     def _recreate(self, changes: dict[str, dict[str, Any]], purpose: str) -> RunResult:
         fleet = self.fleet
-        members = sorted(changes)
-        result = fleet.runner.run(PLAYBOOK, fleet.pool.some_members(members, "recreated"), purpose=purpose)
+        result, keys = fleet.remake(sorted(changes), purpose=purpose)
         why = "; ".join(result.host_errors.values()) or f"{PLAYBOOK} {result.status} (rc {result.rc})"
         done: list[str] = []
         errors: dict[str, str] = {}
-        for member in members:
-            keys = self._host_keys(member) if result.ok else {}
+        for member, member_keys in keys.items():
             if not result.ok:
                 errors[member] = why
-            elif not keys:
+            elif not member_keys:
                 errors[member] = "recreated, but its SSH host keys could not be read"
             else:
                 with fleet.database.write() as session:
-                    if transitions.renewed(session, member, changes[member]["holder"], keys):
+                    if transitions.renewed(session, member, changes[member]["holder"], member_keys):
                         done.append(member)
                     else:
                         errors[member] = "recreated, but no longer releasing for its lease"
         # The run's hosts are the engines; the outcome that counts is each member's.
         return replace(result, ok_hosts=tuple(done), failed_hosts=tuple(errors), host_errors=errors)
-
-    def _host_keys(self, member: str) -> dict[str, str]:
-        try:
-            return self.fleet.engine.host_keys(member)
-        except (OSError, subprocess.SubprocessError) as error:
-            log.warning("reading the host keys of %s failed: %s", member, error)
-            return {}
