@@ -116,12 +116,18 @@ check: setup engine
     ansible-playbook playbooks/pool_check.yml
 
 # Storms of 10 and 50, batching off, 2-node latency, release, expiry lag, memory; prints a
-# table and writes bench/results/service.json. About 6 minutes.
+# table and writes bench/results/service.json. About 6 minutes. Then the profiles' figures.
 
-# Measure the service under load (see README, Performance).
+# Measure the service under load and the profiles (see README, Performance).
 [group('bench')]
 bench: image
     python bench/service.py
+    python bench/profiles.py
+
+# Prepare of ready, warm and cold profiles, and a 1-node reservation; writes bench/results/profiles.json.
+[group('bench')]
+bench-profiles: image
+    python bench/profiles.py
 
 # Measure provisioning: a pool of COUNT nodes from scratch, again, and its removal.
 [group('bench')]

@@ -19,7 +19,6 @@ Prints a table and writes JSON (bench/results/service.json by default).
 from __future__ import annotations
 
 import argparse
-import json
 import sqlite3
 import statistics
 import sys
@@ -33,14 +32,11 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(PROJECT_DIR / "src"), str(PROJECT_DIR / "tests")]
 
+from report import percentile, report  # noqa: E402
+
 from helpers.api import reserve  # noqa: E402
 from helpers.nodes import Node, node_sh, remove_leftover_pools, ssh_run  # noqa: E402
 from helpers.service import Server, remove_pool  # noqa: E402
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 class Bench:
@@ -208,13 +204,7 @@ def main() -> int:
         with Bench("bench50", 50, 24301) as bench:
             figures.update(bench.storm(50, "storm of 50"))
 
-    width = max(map(len, figures))
-    for name, value in figures.items():
-        shown = f"{value:.2f}" if isinstance(value, float) else value
-        print(f"{name:<{width}}  {shown}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"measured_at": datetime.now().astimezone().isoformat(), **figures}, indent=2))
-    print(f"written to {args.json}")
+    report(figures, args.json)
     return 0
 
 

@@ -17,6 +17,7 @@ from bunkhouse.core.primary import PrimaryLock, Role
 from bunkhouse.fleet.engines import EngineClient, load_engines
 from bunkhouse.fleet.fleet import Fleet
 from bunkhouse.fleet.monitor import Monitor, Probe
+from bunkhouse.fleet.named import NamedContainers
 from bunkhouse.fleet.pool import Pool
 from bunkhouse.fleet.probe import probe_inside
 from bunkhouse.fleet.renewal import Renewals
@@ -25,6 +26,9 @@ from bunkhouse.identity.tokens import Tokens
 from bunkhouse.identity.users import ApiUsers
 from bunkhouse.jobs.scheduler import Scheduler
 from bunkhouse.lifecycle import Lifecycle
+from bunkhouse.profiles import api as profiles_api
+from bunkhouse.profiles.jobs import ProfileJobs
+from bunkhouse.profiles.service import ProfileService
 from bunkhouse.reservations import accounts, seed_routes
 from bunkhouse.reservations import api as reservations_api
 from bunkhouse.reservations.jobs import ReservationJobs
@@ -89,16 +93,20 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
     monitor = Monitor(fleet, config.jobs.monitor_interval_seconds,
                       probe or (lambda name, keys: probe_inside(engine, name, keys)),
                       mass_failure=config.jobs.monitor_mass_failure)
+    # The named containers of the containers file (seed 004) and the profiles that hold them.
+    named = NamedContainers(database, runner, engine, role, config.containers, config.project_dir)
+    profiles = ProfileService(config.containers, database, named, role, jobs_running=lambda: scheduler.running)
     lifecycle = Lifecycle(
-        config, role, lock, database, runner, [batcher] + ([renewals.batcher] if renewals else []), fleet, monitor,
-        scheduler, reconciler,
+        config, role, lock, database, runner,
+        [batcher, named.batcher] + ([renewals.batcher] if renewals else []), fleet, monitor, scheduler, reconciler,
         ReservationJobs(scheduler, service, reconciler, runner, config.jobs, config.reservations.notice_seconds,
-                        settings.host_timeout, Retention(database, config.retention)))
+                        settings.host_timeout, Retention(database, config.retention)),
+        profile_jobs=ProfileJobs(scheduler, profiles, named, config.containers.round_seconds))
     users, tokens = ApiUsers(database, config.auth), Tokens(database, config.auth)
     app.extensions.update({
         "bunkhouse.database": database, "bunkhouse.fleet": fleet, "bunkhouse.reservations": service,
         "bunkhouse.users": users, "bunkhouse.lifecycle": lifecycle, "bunkhouse.status": lifecycle.status,
-        "bunkhouse.replacements": replacements, "bunkhouse.reconciler": reconciler,
+        "bunkhouse.replacements": replacements, "bunkhouse.reconciler": reconciler, "bunkhouse.profiles": profiles,
     })
 
     # The web shell: the access log first (it times everything), then who may call what.
@@ -108,7 +116,8 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
     init_access(app, tokens, config.auth.enabled)
     init_rate_limit(app, config.auth)
     health.init_health(app, config.http.health_cache_seconds)
-    for blueprint in (health.bp, users_api.bp, events_api.bp, fleet_api.bp, reservations_api.bp, seed_routes.bp):
+    for blueprint in (health.bp, users_api.bp, events_api.bp, fleet_api.bp, reservations_api.bp, seed_routes.bp,
+                      profiles_api.bp):
         app.register_blueprint(blueprint)
 
     if config.auth.enabled:

@@ -25,6 +25,7 @@ from bunkhouse.core.primary import PrimaryLock, Role
 from bunkhouse.fleet.fleet import Fleet
 from bunkhouse.fleet.monitor import Monitor
 from bunkhouse.jobs.scheduler import Scheduler
+from bunkhouse.profiles.jobs import ProfileJobs
 from bunkhouse.reservations.jobs import ReservationJobs
 from bunkhouse.reservations.reconcile import Reconciler
 from bunkhouse.runner.batcher import Batcher
@@ -50,6 +51,8 @@ class Lifecycle:
     scheduler: Scheduler
     reconciler: Reconciler
     jobs: ReservationJobs
+    # The named containers of the containers file and the profile leases on them.
+    profile_jobs: ProfileJobs | None = None
     stopping: bool = False
     failure: str | None = None
     # Whether this process runs the jobs (a primary started in the background).
@@ -93,7 +96,12 @@ class Lifecycle:
                 log.error("could not read the pool from the Docker engine: %s", error)
             role.waiting("finishing or undoing what was in flight")
             self.reconciler.at_start()
+            if self.profile_jobs is not None:
+                role.waiting("loading the containers file and building its images")
+                self.profile_jobs.load_file()
             self.jobs.register()
+            if self.profile_jobs is not None:
+                self.profile_jobs.register()
             if self.monitor.interval_seconds:
                 self.scheduler.every("monitor", self.monitor.round, self.monitor.interval_seconds)
             self.scheduler.start()

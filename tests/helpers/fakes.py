@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
-from bunkhouse.fleet.engines import ContainerInfo
+from bunkhouse.fleet.engines import ContainerInfo, MemberInfo
 from bunkhouse.fleet.probe import Problem
 from bunkhouse.runner.results import RunResult
 
@@ -26,6 +26,9 @@ class FakeRunner:
         self.stopping = False
         # Set to a threading.Event to hold every run until the test sets it.
         self.hold: threading.Event | None = None
+        # Called with (playbook, variables) by every run: a fake engine's apply_member_run
+        # makes a pool_member.yml run change its named containers, as the real one does.
+        self.on_run = None
 
     def run(self, playbook, variables=None, *, purpose="", limit=None, timeout=None, inventory=None) -> RunResult:
         with self.lock:
@@ -33,6 +36,8 @@ class FakeRunner:
         if self.hold is not None:
             self.hold.wait(30)
         time.sleep(self.delay)  # an Ansible run takes time; lets concurrent requests pile up
+        if self.on_run is not None:
+            self.on_run(str(playbook), dict(variables or {}))
         # A batch playbook picks its hosts from its changes, as the real one does.
         hosts = sorted((variables or {}).get("bunkhouse_account_ops", {})) or list(limit or [])
         bad = self.failing_hosts | self.refusing_hosts
@@ -106,6 +111,29 @@ class FakeEngine:
         self.ports: dict[str, int] = {}
         self.down = False
         self.bad_ssh: set[str] = set()
+        # Named containers (the containers file's), as pool_member.yml runs leave them ...
+        self.members: dict[str, MemberInfo] = {}
+        # ... but these fail to start.
+        self.failing_members: set[str] = set()
+
+    def named_containers(self) -> dict[str, MemberInfo]:
+        if self.down:
+            raise RuntimeError("Cannot connect to the Docker daemon")
+        return dict(self.members)
+
+    def apply_member_run(self, playbook: str, variables: dict) -> None:
+        if playbook != "pool_member.yml":
+            return
+        for item in variables["pool_member_containers"]:
+            name, state = item["name"], item["state"]
+            if state == "absent":
+                self.members.pop(name, None)
+            elif state == "stopped" and name in self.members:
+                self.members[name] = MemberInfo(name, False, None, {}, self.members[name].digest)
+            elif state in ("started", "recreated") and name not in self.failing_members:
+                port = 40000 + len(self.members)
+                self.members[name] = MemberInfo(name, True, True if item.get("healthcheck") else None,
+                                                {str(p): port for p in item.get("ports", [])}, item.get("digest", ""))
 
     def answers(self, timeout: float = 2.0) -> bool:
         return not self.down

@@ -14,8 +14,10 @@ import paramiko
 # gave them. An operator's own pools are never in this list.
 TEST_POOLS = frozenset({
     "itest", "itest-gone", "svc", "monitor", "auth", "outage", "life", "bench", "bench10", "bench10off",
-    "bench10sudo", "bench50", "iso", "isooff", "recr",
+    "bench10sudo", "bench50", "iso", "isooff", "recr", "prof", "benchprof",
 })
+# Named containers (the containers file's) of the tests and benches start with these.
+TEST_CONTAINER_PREFIXES = ("itest_", "bench_")
 
 
 def checked_pool(pool: str) -> str:
@@ -26,10 +28,15 @@ def checked_pool(pool: str) -> str:
 
 
 def remove_leftover_pools() -> list[str]:
-    """Remove every node container of a test pool that a run cut short left behind; return their names."""
+    """Remove every node container of a test pool, and every named container of a test, that a run
+    cut short left behind; return their names."""
     listed = docker("ps", "-a", "--filter", "label=bunkhouse.node=true",
                     "--format", '{{.Names}} {{.Label "bunkhouse.pool"}}').stdout.splitlines()
     leftovers = [name for name, _, pool in (line.partition(" ") for line in listed) if pool in TEST_POOLS]
+    named = docker("ps", "-a", "--filter", "label=bunkhouse.member=true",
+                   "--format", '{{.Names}} {{.Label "bunkhouse.container"}}').stdout.splitlines()
+    leftovers += [name for name, _, container in (line.partition(" ") for line in named)
+                  if container.startswith(TEST_CONTAINER_PREFIXES)]
     if leftovers:
         docker("rm", "--force", *leftovers)
     return leftovers

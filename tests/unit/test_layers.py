@@ -26,6 +26,7 @@ ALLOWED = {
     "jobs": {"config", "core"},
     "web": {"config", "core", "fleet", "identity"},
     "reservations": {"config", "core", "runner", "fleet", "identity", "jobs", "web"},
+    "profiles": {"config", "core", "runner", "fleet", "identity", "jobs", "web"},
     "cli": {"config", "core", "identity", "web"},
 }
 # The wiring on top may import anything.

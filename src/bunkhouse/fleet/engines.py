@@ -31,6 +31,17 @@ class ContainerInfo:
     running: bool
 
 
+@dataclass(frozen=True)
+class MemberInfo:
+    """A named container (label bunkhouse.member=true) as the engine sees it."""
+
+    name: str  # its name in bunkhouse (label bunkhouse.container)
+    running: bool
+    healthy: bool | None  # None: no health check, or not decided yet
+    ports: dict[str, int]  # container port -> published port
+    digest: str
+
+
 def load_engines(inventory_dir: Path) -> list[Engine]:
     """The engines of the group bunkhouse_engines in engines.yml, each with its
     bunkhouse_docker_host (a plain value: the service does not evaluate templates)."""
@@ -99,6 +110,26 @@ class EngineClient:
                                        running=row.get("State") == "running"))
         return found
 
+    def named_containers(self) -> dict[str, MemberInfo]:
+        """Every named container on the engine, running or not, by its bunkhouse name; raises
+        when the engine does not answer."""
+        done = self._docker("ps", "--all", "--no-trunc", "--filter", "label=bunkhouse.member=true",
+                            "--format", "{{json .}}")
+        if done.returncode != 0:
+            raise RuntimeError(f"docker ps failed: {done.stderr.strip()}")
+        found = {}
+        for line in done.stdout.splitlines():
+            row = json.loads(line)
+            labels = dict(pair.split("=", 1) for pair in row.get("Labels", "").split(",") if "=" in pair)
+            name = labels.get("bunkhouse.container")
+            if not name:
+                continue
+            status = row.get("Status", "")
+            healthy = True if "(healthy)" in status else False if "(unhealthy)" in status else None
+            found[name] = MemberInfo(name, row.get("State") == "running", healthy, _all_published(row.get("Ports", "")),
+                                     labels.get("bunkhouse.digest", ""))
+        return found
+
     def host_keys(self, name: str) -> dict[str, str]:
         """SHA256 fingerprints of a container's SSH host keys, by key type, as ssh shows them."""
         script = "for key in /etc/ssh/ssh_host_*_key.pub; do ssh-keygen -lf \"$key\"; done"
@@ -149,3 +180,14 @@ def _published(ports: str, port: int) -> int | None:
         if mapping.endswith(f"->{port}/tcp") and ":" in mapping:
             return int(mapping.split("->")[0].rsplit(":", 1)[1])
     return None
+
+
+def _all_published(ports: str) -> dict[str, int]:
+    # "127.0.0.1:49153->8080/tcp, 127.0.0.1:49154->9090/tcp"
+    found = {}
+    for mapping in ports.split(","):
+        mapping = mapping.strip()
+        if "->" in mapping and ":" in mapping.split("->")[0] and mapping.endswith("/tcp"):
+            host, container = mapping.split("->")
+            found.setdefault(container[:-len("/tcp")], int(host.rsplit(":", 1)[1]))
+    return found

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Integer, String, Text
+from sqlalchemy import Boolean, Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bunkhouse.core.model import Base, JSONText, UTCDateTime, utcnow
@@ -27,6 +27,23 @@ class ContainerState(StrEnum):
 
 # In use by a holder: an Ansible run or a lease is on it.
 IN_USE = (ContainerState.RESERVING, ContainerState.RESERVED, ContainerState.RELEASING)
+
+
+class Power(StrEnum):
+    """Whether a named container of the containers file exists and runs (SSH nodes: None,
+    they are kept running). starting, stopping and removing: an Ansible run is on it."""
+
+    ABSENT = "absent"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    REMOVING = "removing"
+    FAILED = "failed"  # its last start or stop failed; the next demand tries again
+
+
+# An Ansible run is changing it.
+POWER_IN_FLIGHT = (Power.STARTING, Power.STOPPING, Power.REMOVING)
 
 
 class Container(Base):
@@ -50,3 +67,29 @@ class Container(Base):
     # Probes failed in a row, and when a quarantined container is next tried (backoff).
     failed_probes: Mapped[int] = mapped_column(Integer, default=0)
     next_probe_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Named containers of the containers file only (None for SSH nodes) --------------------
+    power: Mapped[str | None] = mapped_column(String(16), default=None)
+    # Docker's health status when it has a health check: None while unknown or without one.
+    healthy: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # When its last hold ended (or it was last started): a warm one stops ttl after it.
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The digest of the entry it was made from: another digest in the file means it is stale.
+    spec_digest: Mapped[str | None] = mapped_column(String(32), default=None)
+    # Its published ports: {"8080": 49153}.
+    endpoints: Mapped[dict | None] = mapped_column(JSONText, default=None)
+    # Seconds its starts take, a moving average of the measured ones (None before the first).
+    start_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class ContainerHold(Base):
+    """A shared hold on a named container: a lease (a prepared profile) that needs it running.
+    Several leases can hold one container; it is stopped or removed only when none does."""
+
+    __tablename__ = "container_holds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    container: Mapped[str] = mapped_column(String(128), index=True)
+    holder: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)

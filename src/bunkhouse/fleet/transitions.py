@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from bunkhouse.core import events
 from bunkhouse.core.errors import Conflict
 from bunkhouse.core.model import utcnow
-from bunkhouse.fleet.models import Container
+from bunkhouse.fleet.models import Container, ContainerHold
 from bunkhouse.fleet.models import ContainerState as S
 
 # How often a claim retries when another transaction took some of the members it picked.
@@ -143,3 +143,45 @@ def note_probes(session: Session, name: str, failures: int, *, next_probe_at: da
     if reason:
         session.execute(update(Container).where(Container.name == name, Container.state == S.QUARANTINED)
                         .values(state_reason=reason).execution_options(synchronize_session=False))
+
+
+# ---- named containers of the containers file: power and shared holds ------------------------
+
+def power(session: Session, names: Collection[str], to: str, *, expected: Collection[str], **values) -> list[str]:
+    """A named container's power, from one of `expected` to `to` (absent, stopped or failed ->
+    starting; starting -> running ...), with any other columns given."""
+    return _move(session, [Container.name.in_(names), Container.power.in_(list(expected))], power=to, **values)
+
+
+def add_holds(session: Session, names: Collection[str], holder: str) -> None:
+    """`holder` now needs these named containers running (several holders may share one)."""
+    session.add_all(ContainerHold(container=name, holder=holder, created_at=utcnow()) for name in names)
+
+
+def end_holds(session: Session, holder: str | None, *, names: Collection[str] | None = None,
+              at: datetime | None = None) -> list[str]:
+    """The holder (or, with None, every holder) no longer needs its containers (or these
+    only): its holds end, and each container's last use is now (a warm one stops ttl after
+    it). Returns the containers it held."""
+    at = at or utcnow()
+    where = [ContainerHold.released_at.is_(None)]
+    if holder is not None:
+        where.append(ContainerHold.holder == holder)
+    if names is not None:
+        where.append(ContainerHold.container.in_(list(names)))
+    held = sorted(set(session.scalars(select(ContainerHold.container).where(*where))))
+    if held:
+        session.execute(update(ContainerHold).where(*where).values(released_at=at)
+                        .execution_options(synchronize_session=False))
+        _move(session, [Container.name.in_(held)], last_used_at=at)
+    return held
+
+
+def active_holders(session: Session, names: Collection[str]) -> dict[str, list[str]]:
+    """{container: [holder, ...]} of the holds not yet ended on these containers."""
+    found: dict[str, list[str]] = {}
+    rows = session.execute(select(ContainerHold.container, ContainerHold.holder).where(
+        ContainerHold.container.in_(list(names)), ContainerHold.released_at.is_(None)).order_by(ContainerHold.id))
+    for container, holder in rows:
+        found.setdefault(container, []).append(holder)
+    return found

@@ -15,6 +15,9 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 log = logging.getLogger(__name__)
+# APScheduler logs every run of every job at INFO (the warmth round runs every few seconds):
+# only its warnings and errors reach the service's log.
+logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
 
 
 class Scheduler:

@@ -9,54 +9,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# src/bunkhouse/config.py -> the repository root, where playbooks/, roles/ and inventory/ live.
-DEFAULT_PROJECT_DIR = Path(__file__).resolve().parents[2]
+from bunkhouse.config.environment import ConfigError, Environment
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
+__all__ = ["ConfigError", "Config"]
 
-
-class ConfigError(ValueError):
-    """A setting has a value that cannot be used."""
-
-
-class _Environment:
-    """Typed reads of BUNKHOUSE_* variables; an empty variable means the default."""
-
-    def __init__(self, environ: dict[str, str]):
-        self.environ = environ
-
-    def text(self, name: str, default: str) -> str:
-        return self.environ.get(name, "").strip() or default
-
-    def integer(self, name: str, default: int, minimum: int) -> int:
-        return self._number(name, default, minimum, int)
-
-    def decimal(self, name: str, default: float, minimum: float) -> float:
-        return self._number(name, default, minimum, float)
-
-    def switch(self, name: str, default: bool) -> bool:
-        raw = self.environ.get(name, "").strip().lower()
-        if not raw:
-            return default
-        if raw in _TRUE:
-            return True
-        if raw in _FALSE:
-            return False
-        raise ConfigError(f"{name} must be on or off, got {raw!r}")
-
-    def _number(self, name: str, default, minimum, kind):
-        raw = self.environ.get(name, "").strip()
-        if not raw:
-            return default
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {raw!r}") from None
-        if value < minimum:
-            raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-        return value
-
+# src/bunkhouse/config/__init__.py -> the repository root, where playbooks/, roles/ and inventory/ live.
+DEFAULT_PROJECT_DIR = Path(__file__).resolve().parents[3]
 
 @dataclass(frozen=True)
 class HttpSettings:
@@ -75,7 +33,7 @@ class HttpSettings:
         return self.host.strip("[]").lower() in ("127.0.0.1", "::1", "localhost")
 
     @classmethod
-    def read(cls, env: _Environment) -> HttpSettings:
+    def read(cls, env: Environment) -> HttpSettings:
         return cls(host=env.text("BUNKHOUSE_HOST", cls.host), port=env.integer("BUNKHOUSE_PORT", cls.port, 1),
                    request_timeout=env.integer("BUNKHOUSE_REQUEST_TIMEOUT", cls.request_timeout, 1),
                    max_body_bytes=env.integer("BUNKHOUSE_MAX_BODY_BYTES", cls.max_body_bytes, 1024),
@@ -102,7 +60,7 @@ class NodeLimits:
     firewall: bool = True
 
     @classmethod
-    def read(cls, env: _Environment) -> NodeLimits:
+    def read(cls, env: Environment) -> NodeLimits:
         limits = cls(
             cpus=env.decimal("BUNKHOUSE_NODE_CPUS", cls.cpus, 0.01),
             memory=_size(env, "BUNKHOUSE_NODE_MEMORY", cls.memory),
@@ -143,7 +101,7 @@ class PoolSettings:
         return self.ssh_bind_address not in _LOOPBACK
 
     @classmethod
-    def read(cls, env: _Environment) -> PoolSettings:
+    def read(cls, env: Environment) -> PoolSettings:
         bind = env.text("BUNKHOUSE_SSH_BIND_ADDRESS", cls.ssh_bind_address)
         settings = cls(
             name=env.text("BUNKHOUSE_POOL", cls.name),
@@ -165,7 +123,7 @@ class PoolSettings:
         return settings
 
 
-def _size(env: _Environment, name: str, default: str) -> str:
+def _size(env: Environment, name: str, default: str) -> str:
     value = env.text(name, default).lower()
     if not _SIZE.fullmatch(value):
         raise ConfigError(f"{name} must be a size such as 512m or 1g, got {value!r}")
@@ -193,7 +151,7 @@ class AuthSettings:
     allow_open_without_auth: bool = False
 
     @classmethod
-    def read(cls, env: _Environment) -> AuthSettings:
+    def read(cls, env: Environment) -> AuthSettings:
         return cls(
             enabled=env.switch("BUNKHOUSE_AUTH", cls.enabled),
             user_max_nodes=env.integer("BUNKHOUSE_USER_MAX_NODES", cls.user_max_nodes, 1),
@@ -217,7 +175,7 @@ class ReservationSettings:
     notice_seconds: int = 300
 
     @classmethod
-    def read(cls, env: _Environment) -> ReservationSettings:
+    def read(cls, env: Environment) -> ReservationSettings:
         settings = cls(
             default_duration_minutes=env.integer("BUNKHOUSE_DEFAULT_DURATION", cls.default_duration_minutes, 1),
             max_duration_minutes=env.integer("BUNKHOUSE_MAX_DURATION", cls.max_duration_minutes, 1),
@@ -256,7 +214,7 @@ class AnsibleSettings:
     runs_kept: int = 50
 
     @classmethod
-    def read(cls, env: _Environment) -> AnsibleSettings:
+    def read(cls, env: Environment) -> AnsibleSettings:
         return cls(
             timeout=env.integer("BUNKHOUSE_ANSIBLE_TIMEOUT", cls.timeout, 1),
             host_timeout=env.integer("BUNKHOUSE_ANSIBLE_HOST_TIMEOUT", cls.host_timeout, 1),
@@ -286,7 +244,7 @@ class JobSettings:
     monitor_mass_failure: float = 0.5
 
     @classmethod
-    def read(cls, env: _Environment) -> JobSettings:
+    def read(cls, env: Environment) -> JobSettings:
         # BUNKHOUSE_HEALTH_INTERVAL was this setting's name before the job became "the monitor".
         monitor = env.integer("BUNKHOUSE_MONITOR_INTERVAL",
                               env.integer("BUNKHOUSE_HEALTH_INTERVAL", cls.monitor_interval_seconds, 0), 0)
@@ -307,9 +265,46 @@ class RetentionSettings:
     audit_days: int = 365
 
     @classmethod
-    def read(cls, env: _Environment) -> RetentionSettings:
+    def read(cls, env: Environment) -> RetentionSettings:
         return cls(days=env.integer("BUNKHOUSE_RETENTION_DAYS", cls.days, 0),
                    audit_days=env.integer("BUNKHOUSE_AUDIT_RETENTION_DAYS", cls.audit_days, 0))
+
+
+@dataclass(frozen=True)
+class ContainersSettings:
+    # The containers file (named containers, hot/warm/cold pools, profiles; seed 004), absolute
+    # or relative to the project folder; empty: no named containers, no profiles.
+    file: str = ""
+    # Address the named containers' ports are published on, and the one people are told.
+    bind_address: str = "127.0.0.1"
+    host: str = ""
+    # Seconds between rounds of the warmth job: hot ones started, idle warm ones stopped, idle
+    # cold ones removed, ended profile leases let go.
+    round_seconds: int = 5
+    # Seconds a prepared profile is held unless the prepare asks otherwise, and at most.
+    lease_seconds: int = 3600
+    lease_max_seconds: int = 86400
+
+    @property
+    def public_host(self) -> str:
+        return self.host or ("127.0.0.1" if self.bind_address in ("0.0.0.0", "::") else self.bind_address)
+
+    def path(self, project_dir: Path) -> Path | None:
+        return (project_dir / self.file).resolve() if self.file else None
+
+    @classmethod
+    def read(cls, env: Environment) -> ContainersSettings:
+        settings = cls(
+            file=env.text("BUNKHOUSE_CONTAINERS_FILE", cls.file),
+            bind_address=env.text("BUNKHOUSE_CONTAINERS_BIND_ADDRESS", cls.bind_address),
+            host=env.text("BUNKHOUSE_CONTAINERS_HOST", cls.host),
+            round_seconds=env.integer("BUNKHOUSE_CONTAINERS_ROUND_SECONDS", cls.round_seconds, 1),
+            lease_seconds=env.integer("BUNKHOUSE_PREPARE_LEASE_SECONDS", cls.lease_seconds, 1),
+            lease_max_seconds=env.integer("BUNKHOUSE_PREPARE_LEASE_MAX_SECONDS", cls.lease_max_seconds, 1),
+        )
+        if settings.lease_seconds > settings.lease_max_seconds:
+            raise ConfigError("BUNKHOUSE_PREPARE_LEASE_SECONDS is above BUNKHOUSE_PREPARE_LEASE_MAX_SECONDS")
+        return settings
 
 
 @dataclass(frozen=True)
@@ -327,6 +322,7 @@ class Config:
     ansible: AnsibleSettings = field(default_factory=AnsibleSettings)
     jobs: JobSettings = field(default_factory=JobSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    containers: ContainersSettings = field(default_factory=ContainersSettings)
 
     @property
     def inventory_dir(self) -> Path:
@@ -348,7 +344,7 @@ class Config:
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Config:
-        env = _Environment(dict(os.environ if environ is None else environ))
+        env = Environment(dict(os.environ if environ is None else environ))
         project_dir = Path(env.text("BUNKHOUSE_PROJECT_DIR", str(DEFAULT_PROJECT_DIR))).resolve()
         config = cls(
             project_dir=project_dir,
@@ -361,6 +357,7 @@ class Config:
             ansible=AnsibleSettings.read(env),
             jobs=JobSettings.read(env),
             retention=RetentionSettings.read(env),
+            containers=ContainersSettings.read(env),
         )
         _check_exposure(config, env)
         _check_open_without_auth(config)
@@ -379,7 +376,7 @@ def _check_open_without_auth(config: Config) -> None:
 SAFE_PASSWORD_LENGTH = 10
 
 
-def _check_exposure(config: Config, env: _Environment) -> None:
+def _check_exposure(config: Config, env: Environment) -> None:
     """Nodes published beyond this machine with short passwords allowed: refuse to start,
     unless the operator says so (the seed's password=test keeps working on loopback)."""
     minimum = config.reservations.password_min_length
