@@ -21,6 +21,7 @@ from bunkhouse.fleet.named import NamedContainers
 from bunkhouse.fleet.pool import Pool
 from bunkhouse.fleet.probe import probe_inside
 from bunkhouse.fleet.renewal import Renewals
+from bunkhouse.fleet.warmth import POOL_PREFIX
 from bunkhouse.identity.bootstrap import bootstrap_admin
 from bunkhouse.identity.tokens import Tokens
 from bunkhouse.identity.users import ApiUsers
@@ -39,11 +40,12 @@ from bunkhouse.reservations.service import ReservationService
 from bunkhouse.runner.batcher import Batcher
 from bunkhouse.runner.playbooks import Runner
 from bunkhouse.runner.records import recorder
-from bunkhouse.web import events_api, fleet_api, health, users_api
+from bunkhouse.web import events_api, fleet_api, health, metrics, users_api
 from bunkhouse.web.access import init_access
 from bunkhouse.web.access_log import init_access_log
 from bunkhouse.web.docs import init_docs
 from bunkhouse.web.errors import init_errors
+from bunkhouse.web.metrics import init_metrics
 from bunkhouse.web.ratelimit import init_rate_limit
 from bunkhouse.web.schemas import ERROR_SCHEMA
 
@@ -116,8 +118,10 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
     init_access(app, tokens, config.auth.enabled)
     init_rate_limit(app, config.auth)
     health.init_health(app, config.http.health_cache_seconds)
-    for blueprint in (health.bp, users_api.bp, events_api.bp, fleet_api.bp, reservations_api.bp, seed_routes.bp,
-                      profiles_api.bp):
+    init_metrics(app, database, config.metrics, config.project_dir, fleet.pool.name,
+                 lambda: [POOL_PREFIX + warmth for warmth in named.catalog.pools])
+    for blueprint in (health.bp, metrics.bp, users_api.bp, events_api.bp, fleet_api.bp, reservations_api.bp,
+                      seed_routes.bp, profiles_api.bp):
         app.register_blueprint(blueprint)
 
     if config.auth.enabled:

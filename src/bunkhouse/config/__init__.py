@@ -9,9 +9,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bunkhouse.config.checks import SAFE_PASSWORD_LENGTH, check_exposure, check_open_without_auth
 from bunkhouse.config.environment import ConfigError, Environment
 
-__all__ = ["ConfigError", "Config"]
+__all__ = ["ConfigError", "Config", "SAFE_PASSWORD_LENGTH"]
 
 # src/bunkhouse/config/__init__.py -> the repository root, where playbooks/, roles/ and inventory/ live.
 DEFAULT_PROJECT_DIR = Path(__file__).resolve().parents[3]
@@ -308,6 +309,20 @@ class ContainersSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    # A bearer token of its own for /metrics (what Prometheus sends from its bearer token file);
+    # an admin's API token works too. Empty: only admins' tokens.
+    token: str = field(default="", repr=False)
+    # /metrics without any token (a scrape from a trusted network only).
+    open: bool = False
+
+    @classmethod
+    def read(cls, env: Environment) -> MetricsSettings:
+        return cls(token=env.text("BUNKHOUSE_METRICS_TOKEN", cls.token),
+                   open=env.switch("BUNKHOUSE_METRICS_OPEN", cls.open))
+
+
+@dataclass(frozen=True)
 class Config:
     # Where playbooks/, roles/, inventory/ and ansible.cfg are.
     project_dir: Path = DEFAULT_PROJECT_DIR
@@ -323,6 +338,7 @@ class Config:
     jobs: JobSettings = field(default_factory=JobSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     containers: ContainersSettings = field(default_factory=ContainersSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
 
     @property
     def inventory_dir(self) -> Path:
@@ -358,31 +374,11 @@ class Config:
             jobs=JobSettings.read(env),
             retention=RetentionSettings.read(env),
             containers=ContainersSettings.read(env),
+            metrics=MetricsSettings.read(env),
         )
-        _check_exposure(config, env)
-        _check_open_without_auth(config)
+        check_exposure(published_beyond_loopback=config.pool.published_beyond_loopback,
+                       bind_address=config.pool.ssh_bind_address,
+                       password_min_length=config.reservations.password_min_length, env=env)
+        check_open_without_auth(auth_enabled=config.auth.enabled, host=config.http.host,
+                                loopback=config.http.loopback, allowed=config.auth.allow_open_without_auth)
         return config
-
-
-def _check_open_without_auth(config: Config) -> None:
-    """No tokens and a port others can reach: anyone could do anything. Refused unless asked."""
-    if not (config.auth.enabled or config.http.loopback or config.auth.allow_open_without_auth):
-        raise ConfigError(f"BUNKHOUSE_AUTH is off and BUNKHOUSE_HOST is {config.http.host}: anyone who reaches the"
-                          " port could do anything as an admin. Listen on 127.0.0.1, turn BUNKHOUSE_AUTH on, or set"
-                          " BUNKHOUSE_ALLOW_OPEN_WITHOUT_AUTH=on to accept that")
-
-
-# A password shorter than this is guessed in hours over SSH once strangers can reach the port.
-SAFE_PASSWORD_LENGTH = 10
-
-
-def _check_exposure(config: Config, env: Environment) -> None:
-    """Nodes published beyond this machine with short passwords allowed: refuse to start,
-    unless the operator says so (the seed's password=test keeps working on loopback)."""
-    minimum = config.reservations.password_min_length
-    if (config.pool.published_beyond_loopback and minimum < SAFE_PASSWORD_LENGTH
-            and not env.switch("BUNKHOUSE_ALLOW_SHORT_PASSWORDS", False)):
-        raise ConfigError(
-            f"the nodes' SSH is published on {config.pool.ssh_bind_address} with BUNKHOUSE_PASSWORD_MIN_LENGTH="
-            f"{minimum}: set it to {SAFE_PASSWORD_LENGTH} or more, or BUNKHOUSE_ALLOW_SHORT_PASSWORDS=on to accept"
-            " guessable passwords")

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from bunkhouse.core.db import Database
 from bunkhouse.core.errors import Conflict
 from bunkhouse.core.lookup import get_or_404
+from bunkhouse.core.metrics import FAILURE, START_DURATION, SUCCESS
 from bunkhouse.core.model import utcnow
 from bunkhouse.core.primary import Role
 from bunkhouse.fleet import transitions
@@ -157,7 +158,10 @@ class Fleet:
         hold; returns the run and each member's new host keys (empty for one whose keys could
         not be read, and for all when the run failed). Their states are the caller's to change."""
         result = self.runner.run("pool_provision.yml", self.pool.some_members(names, "recreated"), purpose=purpose)
-        return result, {name: self._host_keys(name) if result.ok else {} for name in names}
+        keys = {name: self._host_keys(name) if result.ok else {} for name in names}
+        for name in names:
+            START_DURATION.labels("node", "cold", SUCCESS if keys[name] else FAILURE).observe(result.duration)
+        return result, keys
 
     def _host_keys(self, name: str) -> dict[str, str]:
         try:

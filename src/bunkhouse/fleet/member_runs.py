@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from bunkhouse.config import ContainersSettings
 from bunkhouse.core import events
 from bunkhouse.core.db import Database
+from bunkhouse.core.metrics import CONTAINER_CHANGES, FAILURE, START_DURATION, SUCCESS
 from bunkhouse.core.model import utcnow
 from bunkhouse.fleet.catalog import Catalog
 from bunkhouse.fleet.engines import EngineClient, MemberInfo
@@ -117,7 +118,11 @@ class MemberRuns:
                 if row is None:
                     continue
                 before = row.power
+                launch = "cold" if change["change"] == "recreated" or row.spec_digest is None else "warm"
+                CONTAINER_CHANGES.labels(change["change"], FAILURE if outcome is None else SUCCESS).inc()
                 if outcome is None:
+                    if change["change"] in ("started", "recreated"):
+                        START_DURATION.labels("named", launch, FAILURE).observe(result.duration)
                     errors[name] = error or "failed"
                     row.power, row.state_reason, row.healthy = Power.FAILED, errors[name][:500], None
                     events.record(session, "container_failed", "fleet", container=name,
@@ -149,6 +154,7 @@ class MemberRuns:
         row.power, row.state_reason = power, None
         if power == Power.RUNNING and info is not None:
             launch = "cold" if change == "recreated" or row.spec_digest is None else "warm"
+            START_DURATION.labels("named", launch, SUCCESS).observe(seconds)
             row.healthy, row.endpoints, row.spec_digest = info.healthy, info.ports, info.digest or row.spec_digest
             row.port = next(iter(info.ports.values()), 0)
             row.started_at = now

@@ -4,6 +4,7 @@ lease until it ends (released, or expired at ends_at); the answers are seed 004'
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from bunkhouse.core.db import Database
 from bunkhouse.core.errors import BadRequest, Conflict, NotFound
 from bunkhouse.core.events import Event
 from bunkhouse.core.lookup import get_or_404
+from bunkhouse.core.metrics import CLAIM_DURATION, EXPIRY_LAG, SUCCESS
 from bunkhouse.core.model import utcnow
 from bunkhouse.core.primary import Role
 from bunkhouse.fleet.models import Container, Power
@@ -24,6 +26,14 @@ from bunkhouse.profiles.models import ProfileLease
 log = logging.getLogger(__name__)
 
 _COUNTED = ("container_started", "container_stopped", "container_removed", "container_failed")
+
+
+def _launch(rows, named: NamedContainers) -> str:
+    """How warm a prepare's containers were: hot (all ready), warm (some stopped), cold (some absent)."""
+    powers = {row.power for row in rows if not named.is_ready(row)}
+    if not powers:
+        return "hot"
+    return "warm" if powers <= {Power.STOPPED, Power.STARTING, Power.STOPPING} else "cold"
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -54,10 +64,12 @@ class ProfileService:
     def prepare(self, profile_id: str, *, force_restart: bool = False, owner: str | None = None,
                 seconds: int | None = None) -> dict:
         """Hold the profile's containers with a new lease and start those not running."""
+        started = time.monotonic()
         names = self.containers_of(profile_id)
         self.role.require_acting()
         seconds = self._seconds(seconds)
         now = self.clock()
+        before = self.named.rows(names)
         lease = ProfileLease(id=uuid.uuid4().hex, profile_id=profile_id, owner=owner, containers=list(names),
                              created_at=now, ends_at=now + timedelta(seconds=seconds))
         self.named.acquire(names, lease.id, force_restart=force_restart, with_rows=[lease])
@@ -69,6 +81,8 @@ class ProfileService:
             containers[name] = {"status": "ready" if ready else (row.power if row else Power.ABSENT),
                                 "healthy": bool(ready), "estimated_time": self.named.estimate(row) if row else 0}
         waits = [entry["estimated_time"] for entry in containers.values()]
+        CLAIM_DURATION.labels("profile", _launch(before.values(), self.named), SUCCESS).observe(
+            time.monotonic() - started)
         return {"profile_id": profile_id, "containers": containers,
                 "all_ready": all(entry["status"] == "ready" for entry in containers.values()),
                 "estimated_wait_seconds": max(waits, default=0), "lease": self.lease_view(lease),
@@ -120,7 +134,8 @@ class ProfileService:
             due = list(session.scalars(select(ProfileLease.id).where(ProfileLease.ended_at.is_(None),
                                                                      ProfileLease.ends_at <= now)))
         for lease_id in due:
-            self.release(lease_id, reason="expired")
+            lease = self.release(lease_id, reason="expired")
+            EXPIRY_LAG.labels("profile").observe(max(0.0, (lease.ended_at - lease.ends_at).total_seconds()))
         return due
 
     def _seconds(self, seconds: int | None) -> int:

@@ -22,6 +22,7 @@ from bunkhouse.config import ReservationSettings
 from bunkhouse.core import events
 from bunkhouse.core.db import Database
 from bunkhouse.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable
+from bunkhouse.core.metrics import CLAIM_DURATION, EXPIRY_LAG, FAILURE, SUCCESS
 from bunkhouse.core.model import utcnow
 from bunkhouse.core.primary import RETRY_AFTER
 from bunkhouse.fleet import transitions
@@ -122,6 +123,7 @@ class ReservationService:
                             reservation_id, reservation.state)
                 return
             username, ends_at = reservation.username, reservation.ends_at
+            _observe_claim(reservation, bool(group.failed_hosts), self.clock())
             if not group.failed_hosts:
                 transitions.hold(session, reservation_id)
                 reservation.state = R.ACTIVE
@@ -205,6 +207,7 @@ class ReservationService:
                 reservation = _locked(session, reservation_id)
                 reservation.state = reservation.end_state or R.RELEASED
                 reservation.ended_at = self.clock()
+                _observe_end(reservation)
                 clear_secrets(reservation)
                 self.accounts.give_back(session, group, reservation_id, actor, event=reservation.state)
         finally:
@@ -309,3 +312,15 @@ def _locked(session: Session, reservation_id: str) -> Reservation:
     if reservation is None:
         raise NotFound(f"no reservation {reservation_id}", code="reservation_not_found", id=reservation_id)
     return reservation
+
+
+def _observe_claim(reservation: Reservation, failed: bool, now: datetime) -> None:
+    """A reservation claims members of the (hot) node pool: its time until its accounts are made."""
+    CLAIM_DURATION.labels("reservation", "hot", FAILURE if failed else SUCCESS).observe(
+        (now - reservation.created_at).total_seconds())
+
+
+def _observe_end(reservation: Reservation) -> None:
+    """An expired reservation: how late after its end its accounts were gone."""
+    if reservation.state == R.EXPIRED:
+        EXPIRY_LAG.labels("reservation").observe(max(0.0, (reservation.ended_at - reservation.ends_at).total_seconds()))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import Integer, String, delete
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bunkhouse.core.db import Database
+from bunkhouse.core.metrics import ANSIBLE_RUN_DURATION
 from bunkhouse.core.model import Base, JSONText, UTCDateTime, utcnow
 from bunkhouse.runner.results import RunResult
 
@@ -31,8 +33,10 @@ class Run(Base):
 
 
 def recorder(database: Database) -> Callable[[RunResult, str], None]:
-    """The Runner's recorder: one row per run, in its own transaction."""
+    """The Runner's recorder: one row per run, in its own transaction, and its duration in the
+    metrics."""
     def record(result: RunResult, purpose: str) -> None:
+        ANSIBLE_RUN_DURATION.labels(Path(result.playbook).name, result.status).observe(result.duration)
         with database.write() as session:
             session.add(Run(ident=result.ident, playbook=result.playbook, purpose=purpose[:64],
                             status=result.status, rc=result.rc, duration=result.duration,

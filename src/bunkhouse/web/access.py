@@ -17,7 +17,9 @@ from bunkhouse.identity.tokens import Tokens
 # The only endpoints anyone may call without a token: the service's health (and seed 004's
 # health of the containers), the OpenAPI document and the docs that show it (and their assets).
 # Later routes join by a setting.
-PUBLIC = frozenset({"health.healthz", "containers.health", "openapi.spec", "openapi.docs", "docs.assets"})
+# /metrics checks its own token (web/metrics.py).
+PUBLIC = frozenset({"health.healthz", "containers.health", "metrics.metrics", "openapi.spec", "openapi.docs",
+                    "docs.assets"})
 
 _ADMIN_ONLY = "_bunkhouse_admin_only"
 

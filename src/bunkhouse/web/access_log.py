@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 from flask import Flask, g, request
 from werkzeug.datastructures import MultiDict
 
+from bunkhouse.core.metrics import HTTP_REQUEST_DURATION
+
 access_log = logging.getLogger("bunkhouse.access")
 
 SECRET_WORDS = ("password", "passwd", "pass", "token", "secret", "key")
@@ -44,6 +46,10 @@ def init_access_log(app: Flask) -> None:
     @app.after_request
     def _log(response):
         query = redact_query(request.args)
+        elapsed = time.monotonic() - g.get("started", time.monotonic())
         access_log.info("%s %s%s %s %.3fs", request.method, request.path, f"?{query}" if query else "",
-                        response.status_code, time.monotonic() - g.get("started", time.monotonic()))
+                        response.status_code, elapsed)
+        # By route (the rule, not the path: one series per route, whatever ids it carries).
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        HTTP_REQUEST_DURATION.labels(request.method, route, str(response.status_code)).observe(elapsed)
         return response

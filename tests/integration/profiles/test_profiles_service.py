@@ -10,6 +10,7 @@ import urllib.request
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from helpers.named import remove_named_containers, tool
 from helpers.seed_004_client import ContainerClient
@@ -150,3 +151,31 @@ def test_an_invalid_reload_is_refused_and_the_running_file_stays(admin, containe
     assert admin.get("/api/v1/containers/pools/warm").body["containers"] == ["itest_nmap"]
     assert admin.get("/api/v1/containers/health").status == 200
     containers_file.write_text(before)
+
+
+def test_metrics_count_the_work_across_gunicorn_workers(server, admin):
+    # gunicorn.conf.py gave this run a multiprocess folder of its own: the scrape adds up its files.
+    folders = list((server.instance_dir / "metrics").iterdir())
+    assert len(folders) == 1 and any(folders[0].glob("histogram_*.db"))
+    answer = urllib.request.urlopen(urllib.request.Request(
+        f"{server.api.target}/metrics", headers={"Authorization": f"Bearer {admin.token}"}), timeout=10)
+    samples = {}
+    for family in text_string_to_metric_families(answer.read().decode()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+
+    def value(name, **labels):
+        return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    starts = "bunkhouse_container_start_duration_seconds_count"
+    assert value(starts, kind="named", launch="cold", status="success") >= 4  # core, nmap, amass, zap
+    assert value(starts, kind="named", launch="warm", status="success") >= 1  # nmap, from stopped
+    assert value("bunkhouse_ansible_run_duration_seconds_count", playbook="pool_member.yml",
+                 status="successful") >= 3
+    assert value("bunkhouse_containers", pool="containers:hot", state="running") == 2
+    assert value("bunkhouse_containers", pool="containers:cold", state="running") == 0
+    claims = sum(value("bunkhouse_claim_duration_seconds_count", kind="profile", launch=launch, status="success")
+                 for launch in ("hot", "warm", "cold"))
+    assert claims >= 2
+    assert value("bunkhouse_http_request_duration_seconds_count", method="POST",
+                 route="/api/v1/containers/prepare", code="200") >= 2
