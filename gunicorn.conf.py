@@ -3,12 +3,16 @@ and the tests start it there). It holds only the bookkeeping of prometheus_clien
 multiprocess mode, so that /metrics adds up every worker: the master gives this run a folder of
 its own for the workers' metric files before the first fork (and removes the folders of
 masters that are gone), hands back a dead worker's live files, and removes its folder at exit.
-Every other setting comes from the command line.
+It also keeps idle connections open for 5 seconds (gunicorn's default is 2): clients that
+poll every 2 seconds, as seed 004's does, would otherwise send a request on a connection the
+server is closing at that moment, and fail. Every other setting comes from the command line.
 """
 
 import os as _os
 import shutil as _shutil
 from pathlib import Path as _Path
+
+keepalive = 5
 
 
 def _metrics_root() -> _Path:
