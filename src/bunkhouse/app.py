@@ -104,6 +104,7 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
         ReservationJobs(scheduler, service, reconciler, runner, config.jobs, config.reservations.notice_seconds,
                         settings.host_timeout, Retention(database, config.retention)),
         profile_jobs=ProfileJobs(scheduler, profiles, named, config.containers.round_seconds))
+    lifecycle.profile_jobs.read_file()
     users, tokens = ApiUsers(database, config.auth), Tokens(database, config.auth)
     app.extensions.update({
         "bunkhouse.database": database, "bunkhouse.fleet": fleet, "bunkhouse.reservations": service,

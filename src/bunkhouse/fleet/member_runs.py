@@ -7,7 +7,7 @@ power as the engine says it is, its published ports, its measured start time, an
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ from bunkhouse.core import events
 from bunkhouse.core.db import Database
 from bunkhouse.core.metrics import CONTAINER_CHANGES, FAILURE, START_DURATION, SUCCESS
 from bunkhouse.core.model import utcnow
+from bunkhouse.fleet import transitions
 from bunkhouse.fleet.catalog import Catalog
 from bunkhouse.fleet.engines import EngineClient, MemberInfo
 from bunkhouse.fleet.models import Container, Power
@@ -46,9 +47,11 @@ class MemberRuns:
         # The engines only: these runs make their own hosts (no node inventory to read).
         self.engines_inventory = engines_inventory
 
-    def read_back(self) -> dict[str, str]:
-        """Each named container's power, ports, health and digest as the engine says they are
-        now. Returns {name: power} of those whose power changed."""
+    def read_back(self, names: Collection[str] | None = None) -> dict[str, str]:
+        """Each named container's (or these only) power, ports, health and digest as the engine
+        says they are now. Returns {name: power} of those whose power changed."""
+        if names is not None and not names:
+            return {}
         try:
             found = self.engine.named_containers()
         except (OSError, RuntimeError) as error:
@@ -56,7 +59,10 @@ class MemberRuns:
             return {}
         changed = {}
         with self.database.write() as session:
-            for row in session.scalars(select(Container).where(Container.pool.like(POOL_PREFIX + "%"))):
+            statement = select(Container).where(Container.pool.like(POOL_PREFIX + "%"))
+            if names is not None:
+                statement = statement.where(Container.name.in_(list(names)))
+            for row in session.scalars(statement):
                 info = found.get(row.name)
                 power = Power.ABSENT if info is None else Power.RUNNING if info.running else Power.STOPPED
                 if row.power != power:
@@ -71,6 +77,30 @@ class MemberRuns:
         if changed:
             log.info("named containers as the engine has them: %s", changed)
         return changed
+
+    def read_health(self, warmths: list[str]) -> bool:
+        """What the engine says of each running container of these pools: one that stopped or
+        went is marked so (a hot one is started again by the warmth round), and its health is
+        kept. False when the engine could not be asked."""
+        if not warmths:
+            return False
+        try:
+            found = self.engine.named_containers()
+        except (OSError, RuntimeError) as error:
+            log.warning("could not read the named containers from the engine: %s", error)
+            return False
+        with self.database.write() as session:
+            pools = [POOL_PREFIX + warmth for warmth in warmths]
+            for row in session.scalars(select(Container).where(Container.pool.in_(pools),
+                                                               Container.power == Power.RUNNING)):
+                info = found.get(row.name)
+                if info is None or not info.running:
+                    transitions.power(session, [row.name], Power.ABSENT if info is None else Power.STOPPED,
+                                      expected=(Power.RUNNING,), healthy=None,
+                                      state_reason="found missing" if info is None else "found stopped")
+                elif info.healthy != row.healthy:
+                    row.healthy = info.healthy
+        return True
 
     def inputs(self, name: str, change: dict[str, Any]) -> dict[str, Any]:
         spec = self.catalog().containers.get(name)
@@ -98,7 +128,8 @@ class MemberRuns:
         """One pool_member.yml run for every change queued; then each container's power as the
         engine says it is now."""
         inputs = [self.inputs(name, change) for name, change in sorted(changes.items())]
-        timeout = max([item.get("start_timeout", 0) for item in inputs] + [60]) + 60
+        longest = [max(item.get("start_timeout", 0), item.get("stop_timeout", 0)) for item in inputs]
+        timeout = max(longest + [60]) + 60
         result = self.runner.run(PLAYBOOK, {"pool_member_containers": inputs}, purpose=purpose, timeout=timeout,
                                  inventory=self.engines_inventory)
         try:
@@ -113,7 +144,9 @@ class MemberRuns:
             rows = {row.name: row for row in session.scalars(statement)}
             for name, change in changes.items():
                 row, info = rows.get(name), (found or {}).get(name)
-                outcome = self._outcome(change["change"], info, found is not None)
+                # A failed task (a health wait that timed out) fails it, whatever the engine says.
+                outcome = None if name in result.host_errors else self._outcome(change["change"], info,
+                                                                                   found is not None)
                 error = result.host_errors.get(name) or (None if outcome else f"{PLAYBOOK} {result.status}")
                 if row is None:
                     continue

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bunkhouse.config import ContainersSettings
 from bunkhouse.core.db import Database
@@ -33,7 +33,7 @@ from bunkhouse.fleet import transitions
 from bunkhouse.fleet.catalog import Catalog, ContainerSpec
 from bunkhouse.fleet.engines import EngineClient
 from bunkhouse.fleet.member_runs import PLAYBOOK, MemberRuns
-from bunkhouse.fleet.models import Container, Power
+from bunkhouse.fleet.models import POWER_IN_FLIGHT, Container, Power
 from bunkhouse.fleet.warmth import POOL_PREFIX, RETIRED, STARTABLE, wanted_change
 from bunkhouse.runner.batcher import Batcher, Job, JobGroup
 from bunkhouse.runner.playbooks import Runner
@@ -115,10 +115,12 @@ class NamedContainers:
         a restart left some starting or stopping). Returns {name: power} of those it changed."""
         return self.runs.read_back()
 
-    def provision(self) -> RunResult:
-        """Make the engine ready (one run): the named containers' network, and the images that
-        have a build folder, built when missing or changed."""
-        images = sorted({(spec.image, spec.build) for spec in self.catalog.containers.values() if spec.build})
+    def provision(self, catalog: Catalog | None = None) -> RunResult:
+        """Make the engine ready for `catalog` (the one in force by default), in one run: the
+        named containers' network, and the images that have a build folder, built when missing
+        or changed."""
+        catalog = catalog or self.catalog
+        images = sorted({(spec.image, spec.build) for spec in catalog.containers.values() if spec.build})
         result = self.runner.run(PROVISION_PLAYBOOK, {"pool_member_images": [{"image": image, "build": build}
                                                                               for image, build in images]},
                                  purpose="provision", inventory=self.runs.engines_inventory)
@@ -146,9 +148,12 @@ class NamedContainers:
         with self.database.read() as session:
             return transitions.active_holders(session, names)
 
-    @staticmethod
-    def is_ready(row: Container | None) -> bool:
-        return row is not None and row.power == Power.RUNNING and row.healthy is not False
+    def is_ready(self, row: Container | None) -> bool:
+        """Running, and healthy when its entry has a health check (not yet known is not ready)."""
+        if row is None or row.power != Power.RUNNING:
+            return False
+        spec = self.catalog.containers.get(row.name)
+        return row.healthy is True if spec is not None and spec.health_check else row.healthy is not False
 
     def estimate(self, row: Container) -> int:
         """Seconds until it is ready: 0 when it is; else its measured start time (a moving
@@ -183,11 +188,6 @@ class NamedContainers:
                      purpose="demand")
         return sorted(starting + restarting)
 
-    def release(self, holder: str) -> list[str]:
-        """`holder` no longer needs its containers; the warmth round stops or removes them."""
-        with self.database.write() as session:
-            return transitions.end_holds(session, holder, at=self.clock())
-
     def start(self, name: str, *, wait_for_health: bool = True, timeout: int | None = None) -> bool:
         """Start one container (a start of one already starting or running is not another).
         True if this call queued a start."""
@@ -204,14 +204,19 @@ class NamedContainers:
         """Stop one container and wait for it (up to `timeout` seconds beyond Docker's own stop
         timeout). Refused while a lease holds it, unless forced. True when it is stopped."""
         self.spec(name)
-        holders = self.holders([name]).get(name, [])
-        if holders and not force:
-            raise Conflict(f"container {name} is held by lease {holders[0]}: release it first, or stop with"
-                           " force", code="container_held", container=name, lease_id=holders[0], holders=holders)
+        power = self.rows([name])[name].power
+        if power in (Power.STARTING, Power.REMOVING):
+            raise Conflict(f"container {name} is {power}: try again once it is done", code="container_busy",
+                           container=name, power=power)
         with self.database.write() as session:
             if force:  # taken from its leases: none of them holds it any more (their others stay held)
                 transitions.end_holds(session, None, names=[name], at=self.clock())
-            queued = transitions.power(session, [name], Power.STOPPING, expected=(Power.RUNNING, Power.FAILED))
+            queued = transitions.power(session, [name], Power.STOPPING, expected=(Power.RUNNING, Power.FAILED),
+                                       unheld=True)
+            holders = transitions.active_holders(session, [name]).get(name, [])
+        if holders:
+            raise Conflict(f"container {name} is held by lease {holders[0]}: release it first, or stop with"
+                           " force", code="container_held", container=name, lease_id=holders[0], holders=holders)
         if not queued:
             return self.rows([name])[name].power in (Power.STOPPED, Power.ABSENT)
         group = self._submit({name: "stopped"}, purpose="stop", options={name: {"stop_timeout": timeout}})
@@ -226,7 +231,11 @@ class NamedContainers:
             return {}
         with self._lock:
             now = self.clock()
-            self._read_engine(now)
+            due = [warmth for warmth, pool in self.catalog.pools.items()
+                   if now - self._health_read_at.get(warmth, now - timedelta(days=1))
+                   >= timedelta(seconds=pool.health_check_interval)]
+            if self.runs.read_health(due):
+                self._health_read_at.update({warmth: now for warmth in due})
             rows = self.rows()
             held = self.holders(list(rows))
             wanted: dict[str, list[str]] = {"started": [], "stopped": [], "absent": [], "recreated": []}
@@ -234,48 +243,37 @@ class NamedContainers:
                 change = wanted_change(row, self.catalog, name in held, now)
                 if change:
                     wanted[change].append(name)
+        self.runs.read_back(self._stuck(rows, now))
         queued = {}
         for change, names in wanted.items():
-            expected = {"started": STARTABLE, "stopped": (Power.RUNNING,), "recreated": (Power.RUNNING,),
+            expected = {"started": STARTABLE, "stopped": (Power.RUNNING, Power.FAILED), "recreated": (Power.RUNNING,),
                         "absent": (Power.RUNNING, Power.STOPPED, Power.FAILED)}[change]
-            queued[change] = self._change(names, change, expected=expected, purpose="warmth")
+            # Only what nobody holds at the moment of the change is stopped, removed or recreated.
+            queued[change] = self._change(names, change, expected=expected, purpose="warmth",
+                                          unheld=change != "started")
+        with self.database.write() as session:  # retired, gone from the engine, let go: nothing left to wait for
+            session.execute(delete(Container).where(Container.pool == RETIRED, Container.power == Power.ABSENT,
+                                                    Container.name.not_in(list(held))))
         return {change: names for change, names in queued.items() if names}
 
-    def _read_engine(self, now: datetime) -> None:
-        """What the engine says of each running container, at its pool's health interval: one
-        that stopped or went is marked so (a hot one is started again by this round)."""
-        due = [spec.pool for spec in self.catalog.containers.values()
-               if now - self._health_read_at.get(spec.pool, datetime.min.replace(tzinfo=now.tzinfo))
-               >= timedelta(seconds=self.catalog.pools[spec.pool].health_check_interval)]
-        if not due:
-            return
-        try:
-            found = self.engine.named_containers()
-        except (OSError, RuntimeError) as error:
-            log.warning("could not read the named containers from the engine: %s", error)
-            return
-        for pool in due:
-            self._health_read_at[pool] = now
-        with self.database.write() as session:
-            for row in session.scalars(select(Container).where(Container.pool.in_([POOL_PREFIX + p for p in due]),
-                                                               Container.power == Power.RUNNING)):
-                info = found.get(row.name)
-                if info is None or not info.running:
-                    transitions.power(session, [row.name], Power.ABSENT if info is None else Power.STOPPED,
-                                      expected=(Power.RUNNING,), healthy=None,
-                                      state_reason="found missing" if info is None else "found stopped")
-                elif info.healthy != row.healthy:
-                    row.healthy = info.healthy
+    def _stuck(self, rows: dict[str, Container], now: datetime) -> list[str]:
+        """Containers a run left in flight (it failed before recording them) longer than any run lasts."""
+        longest = timedelta(seconds=max([spec.start_timeout_seconds for spec in self.catalog.containers.values()]
+                                        + [60]) + 180)
+        running = self.batcher.in_flight()
+        return [name for name, row in rows.items() if row.power in POWER_IN_FLIGHT and name not in running
+                and now - row.updated_at > longest]
 
     # ---- runs ----------------------------------------------------------------------------------
 
-    def _change(self, names: list[str], change: str, *, expected: Collection[str], purpose: str) -> list[str]:
+    def _change(self, names: list[str], change: str, *, expected: Collection[str], purpose: str,
+                unheld: bool = False) -> list[str]:
         if not names:
             return []
         target = {"started": Power.STARTING, "recreated": Power.STARTING, "stopped": Power.STOPPING,
                   "absent": Power.REMOVING}[change]
         with self.database.write() as session:
-            moved = transitions.power(session, names, target, expected=expected)
+            moved = transitions.power(session, names, target, expected=expected, unheld=unheld)
         self._submit({name: change for name in moved}, purpose=purpose)
         return moved
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 from bunkhouse.core import events
@@ -147,10 +147,15 @@ def note_probes(session: Session, name: str, failures: int, *, next_probe_at: da
 
 # ---- named containers of the containers file: power and shared holds ------------------------
 
-def power(session: Session, names: Collection[str], to: str, *, expected: Collection[str], **values) -> list[str]:
+def power(session: Session, names: Collection[str], to: str, *, expected: Collection[str], unheld: bool = False,
+          **values) -> list[str]:
     """A named container's power, from one of `expected` to `to` (absent, stopped or failed ->
-    starting; starting -> running ...), with any other columns given."""
-    return _move(session, [Container.name.in_(names), Container.power.in_(list(expected))], power=to, **values)
+    starting; starting -> running ...), with any other columns given. With unheld, only if no
+    lease holds it at that moment (checked in the same statement: a prepare that got in first wins)."""
+    where = [Container.name.in_(names), Container.power.in_(list(expected))]
+    if unheld:
+        where.append(~exists().where(ContainerHold.container == Container.name, ContainerHold.released_at.is_(None)))
+    return _move(session, where, power=to, **values)
 
 
 def add_holds(session: Session, names: Collection[str], holder: str) -> None:

@@ -41,8 +41,8 @@ def wanted_change(row: Container, catalog: Catalog, held: bool, now: datetime) -
     retry = row.power != Power.FAILED or now - row.updated_at >= timedelta(seconds=RETRY_SECONDS)
     if spec.pool == "hot" or held:  # held but not running: a stop or removal crossed its prepare
         return "started" if row.power in STARTABLE and retry else None
-    if spec.pool == "warm" and row.power == Power.RUNNING and idle:
-        return "stopped"
+    if spec.pool == "warm" and row.power in (Power.RUNNING, Power.FAILED) and idle:
+        return "stopped"  # a failed start may have left it running: stopped either way
     if spec.pool == "cold" and row.power in (Power.RUNNING, Power.STOPPED, Power.FAILED) and idle:
         return "absent"
     return None

@@ -50,6 +50,9 @@ def named() -> NamedContainers:
         responses={200: "Held; all_ready says whether they are ready now", 404: "No such profile",
                    503: "bunkhouse is starting, or this process only serves reads"})
 def prepare(body):
+    if body["force_restart"] and not principal().is_admin:
+        raise Forbidden("only an admin may recreate containers other leases may hold (force_restart)",
+                        code="admin_only", field="force_restart")
     return service().prepare(body["profile_id"], force_restart=body["force_restart"], owner=owner_of_new(),
                              seconds=body["lease_seconds"])
 
@@ -69,8 +72,8 @@ def status(profile_id):
     202: "Starting (or already running)", 404: "No such container", 503: "bunkhouse is starting"})
 def start(body):
     name = body["container_name"]
-    spec = named().spec(name)
     service().role.require_acting()
+    spec = named().spec(name)
     named().start(name, wait_for_health=body["wait_for_health"], timeout=body["timeout"])
     row = named().rows([name]).get(name)
     return {"message": f"Container {name} is starting" if not named().is_ready(row) else f"Container {name} is running",
@@ -86,10 +89,10 @@ def start(body):
                    409: "A lease holds it (named)", 503: "It did not stop, or bunkhouse is starting"})
 def stop(body):
     name = body["container_name"]
-    named().spec(name)
     if body["force"] and not principal().is_admin:
         raise Forbidden("only an admin may stop a container a lease may hold (force)", code="admin_only")
     service().role.require_acting()
+    named().spec(name)
     if not named().stop(name, force=body["force"], timeout=body["timeout"]):
         row = named().rows([name]).get(name)
         raise Unavailable(f"container {name} did not stop: {row.state_reason if row else 'unknown'}",
@@ -146,8 +149,13 @@ def reload_config():
         catalog = named().load()
     except CatalogError as error:
         raise BadRequest(str(error), code="invalid_containers_file") from None
+    # Its images first: a file whose image cannot be built is not put in force.
+    built = named().provision(catalog)
+    if not built.ok:
+        raise Unavailable(f"the containers file's network or images could not be made ({built.status}, run"
+                          f" {built.ident}): nothing changed", code="provision_failed", run=built.ident)
     change = named().adopt(catalog, strategy=strategy)
-    named().provision()
+    service().load_error = None
     return {"message": "Configuration reloaded successfully", "added": change.added, "removed": change.removed,
             "changed": change.changed, "strategy": change.strategy, "timestamp": iso(service().clock())}
 

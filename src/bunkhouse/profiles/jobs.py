@@ -20,22 +20,32 @@ class ProfileJobs:
         self.named = named
         self.round_seconds = round_seconds
 
-    def load_file(self) -> None:
-        """At start: put the containers file in force and build its images (a file that does not
-        load leaves no named containers and says why on /api/v1/containers/health)."""
+    def read_file(self) -> None:
+        """In every process, when the app is made: the containers file in memory (no change to
+        the database or the engine), so that reads answer from the first request."""
         try:
-            catalog = self.named.load()
+            self.named.catalog = self.named.load()
         except CatalogError as error:
             log.error("%s", error)
             self.service.load_error = str(error)
+
+    def load_file(self) -> None:
+        """At the primary's start: the containers file in force, its network made and its images
+        built, and every named container read back from the engine. A file that does not load
+        changes nothing (the rows stay, the warmth round does not act) and says why on
+        /api/v1/containers/health."""
+        self.read_file()
+        if self.service.load_error:
             return
-        self.named.adopt(catalog)
-        self.named.reconcile()
         self.named.provision()
+        self.named.adopt(self.named.catalog)
+        self.named.reconcile()
 
     def register(self) -> None:
         self.scheduler.every("containers", self.round, self.round_seconds, now=True)
 
     def round(self) -> None:
         self.service.end_due()
-        self.named.round()
+        # Without the file in force every container would look retired: nothing is decided.
+        if not self.service.load_error:
+            self.named.round()

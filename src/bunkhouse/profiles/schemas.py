@@ -18,8 +18,9 @@ class PrepareIn(Schema):
 class StartIn(Schema):
     container_name = String(required=True, metadata={"example": "ats_network_nmap"})
     wait_for_health = Boolean(load_default=True, metadata={"description": "Ready only once Docker says healthy"})
-    timeout = Integer(load_default=120, strict=True, validate=Range(min=1, max=3600),
-                      metadata={"description": "Seconds the start, health included, may take"})
+    timeout = Integer(load_default=None, allow_none=True, strict=True, validate=Range(min=1, max=3600),
+                      metadata={"description": "Seconds the start, health included, may take (default: the"
+                                               " entry's start_timeout_seconds)"})
 
 
 class StopIn(Schema):

@@ -19,6 +19,7 @@ from bunkhouse.core.lookup import get_or_404
 from bunkhouse.core.metrics import CLAIM_DURATION, EXPIRY_LAG, SUCCESS
 from bunkhouse.core.model import utcnow
 from bunkhouse.core.primary import Role
+from bunkhouse.fleet import transitions
 from bunkhouse.fleet.models import Container, Power
 from bunkhouse.fleet.named import POOL_PREFIX, NamedContainers
 from bunkhouse.profiles.models import ProfileLease
@@ -65,8 +66,8 @@ class ProfileService:
                 seconds: int | None = None) -> dict:
         """Hold the profile's containers with a new lease and start those not running."""
         started = time.monotonic()
-        names = self.containers_of(profile_id)
         self.role.require_acting()
+        names = self.containers_of(profile_id)
         seconds = self._seconds(seconds)
         now = self.clock()
         before = self.named.rows(names)
@@ -120,11 +121,11 @@ class ProfileService:
     def release(self, lease_id: str, *, reason: str = "released") -> ProfileLease:
         """End the lease now (idempotent): its containers are let go; the warmth round stops
         a warm one ttl_seconds later and removes a cold one."""
-        with self.database.write() as session:
+        with self.database.write() as session:  # the lease ends with its holds, or not at all
             lease = get_or_404(session, ProfileLease, "profile lease", "lease_not_found", id=lease_id)
             if lease.ended_at is None:
                 lease.ended_at, lease.end_reason = self.clock(), reason
-        self.named.release(lease_id)
+            transitions.end_holds(session, lease_id, at=self.clock())
         return self.lease(lease_id)
 
     def end_due(self) -> list[str]:

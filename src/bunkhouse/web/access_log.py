@@ -22,6 +22,7 @@ access_log = logging.getLogger("bunkhouse.access")
 
 SECRET_WORDS = ("password", "passwd", "pass", "token", "secret", "key")
 REDACTED = "[REDACTED]"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def is_secret(name: str) -> bool:
@@ -51,5 +52,7 @@ def init_access_log(app: Flask) -> None:
                         response.status_code, elapsed)
         # By route (the rule, not the path: one series per route, whatever ids it carries).
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        HTTP_REQUEST_DURATION.labels(request.method, route, str(response.status_code)).observe(elapsed)
+        # Any client can send any method: only the standard ones get series of their own.
+        method = request.method if request.method in _METHODS else "other"
+        HTTP_REQUEST_DURATION.labels(method, route, str(response.status_code)).observe(elapsed)
         return response

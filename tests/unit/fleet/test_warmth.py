@@ -33,6 +33,7 @@ def row(name, power, *, idle_seconds=0.0, digest=None, updated_seconds_ago=0.0):
     (row("warm", Power.RUNNING, idle_seconds=59), False, None),
     (row("warm", Power.RUNNING, idle_seconds=60), False, "stopped"),
     (row("warm", Power.RUNNING, idle_seconds=3600), True, None),  # held: never stopped
+    (row("warm", Power.FAILED, idle_seconds=60, updated_seconds_ago=1), False, "stopped"),
     (row("warm", Power.ABSENT), False, None),  # started on demand only
     (row("warm", Power.STOPPED), True, "started"),  # held, yet stopped: a stop crossed its prepare
     (row("cold", Power.FAILED, updated_seconds_ago=1), True, None),

@@ -4,14 +4,16 @@ fake runner whose pool_member.yml runs change a fake engine's containers."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 import yaml
+from sqlalchemy import update
 
 from bunkhouse.config import Config
 from bunkhouse.fleet import transitions
 from bunkhouse.fleet.engines import MemberInfo
-from bunkhouse.fleet.models import Power
+from bunkhouse.fleet.models import Container, Power
 from helpers.api import Api
 from helpers.unit_app import close, make_app, unit_environment
 from helpers.waiting import wait_for
@@ -233,3 +235,51 @@ def test_a_forced_stop_takes_the_container_from_its_leases(api, app, named):
     app.extensions["bunkhouse.lifecycle"].profile_jobs.round()
     settled(named, "nmap")
     assert power(named, "nmap") == Power.STOPPED  # not started again: nobody holds it now
+
+
+
+def test_a_file_that_does_not_load_decides_nothing(api, app, named, fake_runner, containers_file):
+    api.post("/api/v1/containers/prepare", {"profile_id": "blue"})
+    settled(named, "core")
+    jobs = app.extensions["bunkhouse.lifecycle"].profile_jobs
+    containers_file.write_text("containers: [unclosed")
+    jobs.load_file()  # as a restart with a broken file would
+    runs = len(member_runs(fake_runner))
+    jobs.round()
+    assert len(member_runs(fake_runner)) == runs  # nothing removed as "no longer in the file"
+    assert power(named, "core") == Power.RUNNING
+    assert api.get("/api/v1/containers/health").status == 503
+
+
+def test_a_health_checked_container_is_ready_only_once_healthy(api, named, database):
+    api.post("/api/v1/containers/prepare", {"profile_id": "red_team_operator"})
+    settled(named, "nmap", "amass")
+    with database.write() as session:
+        transitions.power(session, ["nmap"], Power.RUNNING, expected=[Power.RUNNING], healthy=None)
+    status = api.get("/api/v1/containers/status/red_team_operator").body
+    assert status["ready"] is False and status["containers"]["nmap"]["healthy"] is False
+
+
+def test_a_hold_taken_first_wins_over_the_rounds_stop(named, database):
+    named.acquire(["nmap"], "lease-1")
+    settled(named, "nmap")
+    with database.write() as session:  # the round decided to stop it, but a prepare got in first
+        assert transitions.power(session, ["nmap"], Power.STOPPING, expected=[Power.RUNNING], unheld=True) == []
+    assert power(named, "nmap") == Power.RUNNING
+
+
+def test_a_container_a_run_left_in_flight_is_read_back(app, named, database):
+    with database.write() as session:
+        transitions.power(session, ["amass"], Power.STARTING, expected=[Power.ABSENT])
+        session.execute(update(Container).where(Container.name == "amass")
+                        .values(updated_at=named.clock() - timedelta(hours=1)))
+    named.round()
+    assert power(named, "amass") == Power.ABSENT  # the engine has no such container
+
+
+def test_stopping_a_container_that_is_starting_is_a_409(api, named, fake_runner):
+    fake_runner.hold = threading.Event()
+    api.post("/api/v1/containers/start", {"container_name": "nmap"})
+    answer = api.post("/api/v1/containers/stop", {"container_name": "nmap", "force": True})
+    fake_runner.hold.set()
+    assert answer.status == 409 and answer.error["code"] == "container_busy"
