@@ -52,10 +52,8 @@ class MemberRuns:
         says they are now. Returns {name: power} of those whose power changed."""
         if names is not None and not names:
             return {}
-        try:
-            found = self.engine.named_containers()
-        except (OSError, RuntimeError) as error:
-            log.warning("could not read the named containers from the engine: %s", error)
+        found = self._engine_view("to read them back")
+        if found is None:
             return {}
         changed = {}
         with self.database.write() as session:
@@ -84,10 +82,8 @@ class MemberRuns:
         kept. False when the engine could not be asked."""
         if not warmths:
             return False
-        try:
-            found = self.engine.named_containers()
-        except (OSError, RuntimeError) as error:
-            log.warning("could not read the named containers from the engine: %s", error)
+        found = self._engine_view("for their health")
+        if found is None:
             return False
         with self.database.write() as session:
             pools = [POOL_PREFIX + warmth for warmth in warmths]
@@ -132,11 +128,7 @@ class MemberRuns:
         timeout = max(longest + [60]) + 60
         result = self.runner.run(PLAYBOOK, {"pool_member_containers": inputs}, purpose=purpose, timeout=timeout,
                                  inventory=self.engines_inventory)
-        try:
-            found = self.engine.named_containers()
-        except (OSError, RuntimeError) as error:
-            log.warning("could not read the named containers after run %s: %s", result.ident, error)
-            found = None
+        found = self._engine_view(f"after run {result.ident}")
         done, errors = [], {}
         now = self.clock()
         with self.database.write() as session:
@@ -151,6 +143,7 @@ class MemberRuns:
                 if row is None:
                     continue
                 before = row.power
+                # Created (or recreated) from the image, or started from a kept, stopped container.
                 launch = "cold" if change["change"] == "recreated" or row.spec_digest is None else "warm"
                 CONTAINER_CHANGES.labels(change["change"], FAILURE if outcome is None else SUCCESS).inc()
                 if outcome is None:
@@ -162,13 +155,21 @@ class MemberRuns:
                                   detail={"change": change["change"], "error": errors[name][:500]})
                     continue
                 done.append(name)
-                self._record(session, row, change["change"], outcome, info, result.duration, now, before)
+                self._record(session, row, change["change"], outcome, info, result.duration, now, before, launch)
             retired = [name for name in done if rows.get(name) is not None and rows[name].pool == RETIRED
                        and rows[name].power == Power.ABSENT]
             if retired:
                 session.execute(delete(Container).where(Container.name.in_(retired), Container.pool == RETIRED))
         # The run's hosts are the containers; the outcome that counts is what the engine says.
         return replace(result, ok_hosts=tuple(done), failed_hosts=tuple(errors), host_errors=errors)
+
+    def _engine_view(self, why: str) -> dict[str, MemberInfo] | None:
+        """The engine's named containers, or None (logged) when it cannot be asked."""
+        try:
+            return self.engine.named_containers()
+        except (OSError, RuntimeError) as error:
+            log.warning("could not read the named containers from the engine %s: %s", why, error)
+            return None
 
     @staticmethod
     def _outcome(change: str, info: MemberInfo | None, engine_read: bool) -> str | None:
@@ -183,10 +184,9 @@ class MemberRuns:
         return Power.RUNNING if info.running and info.healthy is not False else None
 
     def _record(self, session, row: Container, change: str, power: str, info: MemberInfo | None, seconds: float,
-                now: datetime, before: str | None) -> None:
+                now: datetime, before: str | None, launch: str) -> None:
         row.power, row.state_reason = power, None
         if power == Power.RUNNING and info is not None:
-            launch = "cold" if change == "recreated" or row.spec_digest is None else "warm"
             START_DURATION.labels("named", launch, SUCCESS).observe(seconds)
             row.healthy, row.endpoints, row.spec_digest = info.healthy, info.ports, info.digest or row.spec_digest
             row.port = next(iter(info.ports.values()), 0)

@@ -8,7 +8,6 @@ from apiflask import APIBlueprint
 from flask import current_app, request
 
 from bunkhouse.core.errors import BadRequest, Forbidden, Unavailable
-from bunkhouse.fleet.catalog import CatalogError
 from bunkhouse.fleet.named import NamedContainers
 from bunkhouse.profiles.schemas import (
     ExtendIn,
@@ -144,18 +143,7 @@ def reload_config():
     strategy = body.get("strategy", "on_release")
     if strategy not in ("on_release", "immediate"):
         raise BadRequest("strategy must be on_release or immediate", code="invalid_strategy", field="strategy")
-    service().role.require_acting()
-    try:
-        catalog = named().load()
-    except CatalogError as error:
-        raise BadRequest(str(error), code="invalid_containers_file") from None
-    # Its images first: a file whose image cannot be built is not put in force.
-    built = named().provision(catalog)
-    if not built.ok:
-        raise Unavailable(f"the containers file's network or images could not be made ({built.status}, run"
-                          f" {built.ident}): nothing changed", code="provision_failed", run=built.ident)
-    change = named().adopt(catalog, strategy=strategy)
-    service().load_error = None
+    change = service().reload(strategy)
     return {"message": "Configuration reloaded successfully", "added": change.added, "removed": change.removed,
             "changed": change.changed, "strategy": change.strategy, "timestamp": iso(service().clock())}
 

@@ -13,13 +13,14 @@ from sqlalchemy import func, select
 
 from bunkhouse.config import ContainersSettings
 from bunkhouse.core.db import Database
-from bunkhouse.core.errors import BadRequest, Conflict, NotFound
+from bunkhouse.core.errors import BadRequest, Conflict, NotFound, Unavailable
 from bunkhouse.core.events import Event
 from bunkhouse.core.lookup import get_or_404
 from bunkhouse.core.metrics import CLAIM_DURATION, EXPIRY_LAG, SUCCESS
 from bunkhouse.core.model import utcnow
 from bunkhouse.core.primary import Role
 from bunkhouse.fleet import transitions
+from bunkhouse.fleet.catalog import CatalogError
 from bunkhouse.fleet.models import Container, Power
 from bunkhouse.fleet.named import POOL_PREFIX, NamedContainers
 from bunkhouse.profiles.models import ProfileLease
@@ -150,6 +151,23 @@ class ProfileService:
                              " (BUNKHOUSE_PREPARE_LEASE_MAX_SECONDS)", code="invalid_lease_seconds",
                              field="lease_seconds")
         return seconds
+
+    def reload(self, strategy: str):
+        """Put the containers file, as it is now, in force: its network and images first (a file
+        whose image cannot be built is not put in force), then its rows. An invalid file is a
+        400 and nothing changes."""
+        self.role.require_acting()
+        try:
+            catalog = self.named.load()
+        except CatalogError as error:
+            raise BadRequest(str(error), code="invalid_containers_file") from None
+        built = self.named.provision(catalog)
+        if not built.ok:
+            raise Unavailable(f"the containers file's network or images could not be made ({built.status}, run"
+                              f" {built.ident}): nothing changed", code="provision_failed", run=built.ident)
+        change = self.named.adopt(catalog, strategy=strategy)
+        self.load_error = None
+        return change
 
     def problem(self) -> str | None:
         """Why the orchestration is not healthy (seed 004's /health answers 503), or None."""
