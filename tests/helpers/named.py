@@ -3,13 +3,8 @@ tool image, and their removal by hand with pool_member.yml, as an operator would
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+from helpers.service import PROJECT_DIR, run_by_hand
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 HEALTH = {"command": ["test", "-f", "/tmp/ready"], "interval_seconds": 1}
 
 
@@ -22,7 +17,4 @@ def tool(name: str, pool: str, memory: str = "96m") -> dict:
 
 def remove_named_containers(names) -> None:
     """pool_member.yml by hand: every container named here absent."""
-    changes = {"pool_member_containers": [{"name": name, "state": "absent"} for name in names]}
-    subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "playbooks/pool_member.yml",
-                    "-e", json.dumps(changes)], cwd=PROJECT_DIR, capture_output=True, timeout=300, check=False,
-                   env={**os.environ, "ANSIBLE_CONFIG": str(PROJECT_DIR / "ansible.cfg")})
+    run_by_hand("pool_member.yml", {"pool_member_containers": [{"name": name, "state": "absent"} for name in names]})

@@ -5,6 +5,7 @@ the one factory every integration module uses."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import socket
@@ -119,11 +120,16 @@ class Server:
                 self.kill()
 
 
+def run_by_hand(playbook: str, variables: dict) -> subprocess.CompletedProcess:
+    """A playbook run as an operator runs it (ansible-playbook from the repository, variables as JSON)."""
+    return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), f"playbooks/{playbook}",
+                           "-e", json.dumps(variables)], cwd=PROJECT_DIR, capture_output=True, timeout=300,
+                          env={**os.environ, "ANSIBLE_CONFIG": str(PROJECT_DIR / "ansible.cfg")}, check=False)
+
+
 def remove_pool(pool: str) -> None:
     """pool_remove.yml for a test pool, by hand (the service is gone by then)."""
-    subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "playbooks/pool_remove.yml",
-                    "-e", f'{{"pool_node_pool": "{pool}"}}'], cwd=PROJECT_DIR, capture_output=True, timeout=300,
-                   env={**os.environ, "ANSIBLE_CONFIG": str(PROJECT_DIR / "ansible.cfg")}, check=False)
+    run_by_hand("pool_remove.yml", {"pool_node_pool": pool})
 
 
 @contextmanager
