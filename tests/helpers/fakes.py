@@ -29,6 +29,9 @@ class FakeRunner:
         # Called with (playbook, variables) by every run: a fake engine's apply_member_run
         # makes a pool_member.yml run change its named containers, as the real one does.
         self.on_run = None
+        # The name of node N of a pool, as the fake engine names them (the real role names
+        # them bunkhouse-<pool>-N).
+        self.node_name = lambda pool, index: f"bunkhouse-{pool}-{index}"
 
     def run(self, playbook, variables=None, *, purpose="", limit=None, timeout=None, inventory=None) -> RunResult:
         with self.lock:
@@ -40,6 +43,9 @@ class FakeRunner:
             self.on_run(str(playbook), dict(variables or {}))
         # A batch playbook picks its hosts from its changes, as the real one does.
         hosts = sorted((variables or {}).get("bunkhouse_account_ops", {})) or list(limit or [])
+        # pool_provision.yml: each node is a host of its own.
+        nodes = self._node_hosts(variables or {}) if str(playbook) == "pool_provision.yml" else []
+        hosts += nodes
         bad = self.failing_hosts | self.refusing_hosts
         failed = tuple(sorted(host for host in hosts if host in bad))
         ok = tuple(sorted(host for host in hosts if host not in bad))
@@ -47,11 +53,17 @@ class FakeRunner:
                          if host in self.refusing_hosts else "node-account: it broke") for host in failed}
         if str(playbook) in self.failing_playbooks:
             return RunResult(ident=f"fake-{len(self.calls)}", playbook=str(playbook), status="failed", rc=2,
-                             duration=self.delay, failed_hosts=("local",), ok_hosts=(), changed_hosts=(),
-                             stdout_tail="", host_errors={"local": "docker_container: the engine said no"})
+                             duration=self.delay, failed_hosts=tuple(nodes), ok_hosts=(), changed_hosts=(),
+                             stdout_tail="", host_errors={node: "docker_container: the engine said no"
+                                                          for node in nodes})
         return RunResult(ident=f"fake-{len(self.calls)}", playbook=str(playbook),
                          status="failed" if failed else "successful", rc=2 if failed else 0, duration=self.delay,
                          failed_hosts=failed, ok_hosts=ok, changed_hosts=ok, stdout_tail="", host_errors=errors)
+
+    def _node_hosts(self, variables: dict) -> list[str]:
+        """The nodes a pool_provision.yml run changes, each a host of its own (<name>@<engine>)."""
+        indexes = variables.get("pool_node_indexes") or range(1, variables.get("pool_node_count", 0) + 1)
+        return [f"{self.node_name(variables.get('pool_node_pool', 'default'), index)}@local" for index in indexes]
 
     def start_standby(self, playbook, *, wait):
         with self.lock:

@@ -155,13 +155,23 @@ class Fleet:
 
     def remake(self, names: list[str], *, purpose: str) -> tuple[RunResult, dict[str, dict[str, str]]]:
         """Recreate these members from the image in one pool_provision.yml run, whatever they
-        hold; returns the run and each member's new host keys (empty for one whose keys could
-        not be read, and for all when the run failed). Their states are the caller's to change."""
+        hold; returns the run and each member's new host keys (empty for one whose recreation
+        failed or whose keys could not be read). Their states are the caller's to change."""
         result = self.runner.run("pool_provision.yml", self.pool.some_members(names, "recreated"), purpose=purpose)
-        keys = {name: self._host_keys(name) if result.ok else {} for name in names}
+        keys = {name: self._host_keys(name) if self.remade(result, name) else {} for name in names}
         for name in names:
             START_DURATION.labels("node", "cold", SUCCESS if keys[name] else FAILURE).observe(result.duration)
         return result, keys
+
+    def node_host(self, name: str) -> str:
+        """The host a member is in a pool_provision.yml run: each node is a host of its own
+        there (<name>@<engine>), so that the nodes change in parallel."""
+        return f"{name}@{self.engine.name}"
+
+    def remade(self, result: RunResult, name: str) -> bool:
+        """Whether this pool_provision.yml run made this member: one node's failure leaves the
+        others of the run made."""
+        return self.node_host(name) in result.ok_hosts
 
     def _host_keys(self, name: str) -> dict[str, str]:
         try:

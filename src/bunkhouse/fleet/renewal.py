@@ -47,8 +47,8 @@ class Renewals:
         done: list[str] = []
         errors: dict[str, str] = {}
         for member, member_keys in keys.items():
-            if not result.ok:
-                errors[member] = why
+            if not fleet.remade(result, member):
+                errors[member] = result.host_errors.get(fleet.node_host(member)) or why
             elif not member_keys:
                 errors[member] = "recreated, but its SSH host keys could not be read"
             else:
@@ -57,5 +57,5 @@ class Renewals:
                         done.append(member)
                     else:
                         errors[member] = "recreated, but no longer releasing for its lease"
-        # The run's hosts are the engines; the outcome that counts is each member's.
+        # The run's hosts are the engines and the nodes; the outcome that counts is each member's.
         return replace(result, ok_hosts=tuple(done), failed_hosts=tuple(errors), host_errors=errors)

@@ -93,6 +93,18 @@ def test_a_node_whose_recreation_failed_is_quarantined_not_freed(sudo_app, sudo_
         assert after[name].host_keys == {"ED25519": f"SHA256:key{name[-1]}"}
 
 
+def test_one_node_failing_in_a_shared_recreation_run_leaves_the_others_freed(sudo_app, sudo_api, fake_runner):
+    # Each node is a host of its own in pool_provision.yml: node-2's failure is node-2's alone.
+    reservation_id = reserve(sudo_api, count=3).body["id"]
+    fake_runner.failing_hosts = {"node-2@local"}
+    assert sudo_api.delete(f"/api/v1/reservations/{reservation_id}").body["state"] == "released"
+    recreate, = fake_runner.provision_calls()
+    assert recreate["pool_node_indexes"] == [1, 2, 3]
+    after = members(sudo_app)
+    assert (after["node-1"].state, after["node-2"].state, after["node-3"].state) == (S.FREE, S.QUARANTINED, S.FREE)
+    assert "node-account: it broke" in after["node-2"].state_reason
+
+
 def test_a_rolled_back_reservation_recreates_the_nodes_that_got_the_account(sudo_app, sudo_api, fake_runner):
     fake_runner.failing_hosts = {"node-2"}
     assert reserve(sudo_api, count=2).status == 503
