@@ -21,6 +21,7 @@ from bunkhouse.fleet.named import NamedContainers
 from bunkhouse.fleet.pool import Pool
 from bunkhouse.fleet.probe import probe_inside
 from bunkhouse.fleet.renewal import Renewals
+from bunkhouse.fleet.sizing import PoolSizing
 from bunkhouse.fleet.warmth import POOL_PREFIX
 from bunkhouse.identity.bootstrap import bootstrap_admin
 from bunkhouse.identity.tokens import Tokens
@@ -87,7 +88,7 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
                          max_window=settings.batch_window_max) if fleet.pool.recreate_on_release else None)
     account_work = accounts.AccountWork(database, batcher, sudo=fleet.pool.sudo, renewals=renewals)
     service = ReservationService(config.reservations, database, fleet, account_work,
-                                 request_timeout=config.http.request_timeout)
+                                 request_timeout=config.http.request_timeout, sizing=PoolSizing(fleet))
     replacements = Replacements(service)
     fleet.on_lost(replacements.node_lost)
     reconciler = Reconciler(service, replacements, config.jobs.stuck_after_seconds)

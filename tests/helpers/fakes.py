@@ -29,9 +29,6 @@ class FakeRunner:
         # Called with (playbook, variables) by every run: a fake engine's apply_member_run
         # makes a pool_member.yml run change its named containers, as the real one does.
         self.on_run = None
-        # The name of node N of a pool, as the fake engine names them (the real role names
-        # them bunkhouse-<pool>-N).
-        self.node_name = lambda pool, index: f"bunkhouse-{pool}-{index}"
 
     def run(self, playbook, variables=None, *, purpose="", limit=None, timeout=None, inventory=None) -> RunResult:
         with self.lock:
@@ -63,7 +60,8 @@ class FakeRunner:
     def _node_hosts(self, variables: dict) -> list[str]:
         """The nodes a pool_provision.yml run changes, each a host of its own (<name>@<engine>)."""
         indexes = variables.get("pool_node_indexes") or range(1, variables.get("pool_node_count", 0) + 1)
-        return [f"{self.node_name(variables.get('pool_node_pool', 'default'), index)}@local" for index in indexes]
+        prefix = variables.get("pool_node_name_prefix") or f"bunkhouse-{variables.get('pool_node_pool')}-"
+        return [f"{prefix}{index}@local" for index in indexes]
 
     def start_standby(self, playbook, *, wait):
         with self.lock:
@@ -146,6 +144,19 @@ class FakeEngine:
                 port = 40000 + len(self.members)
                 self.members[name] = MemberInfo(name, True, True if item.get("healthcheck") else None,
                                                 {str(p): port for p in item.get("ports", [])}, item.get("digest", ""))
+
+    def apply_node_run(self, playbook: str, variables: dict) -> None:
+        """A pool_provision.yml run on named node numbers: made running at their ports, or removed."""
+        if playbook != "pool_provision.yml" or not variables.get("pool_node_indexes"):
+            return
+        for index in variables["pool_node_indexes"]:
+            name = f"{variables['pool_node_name_prefix']}{index}"
+            if variables.get("pool_node_state") == "absent":
+                self.running.pop(name, None)
+                self.ports.pop(name, None)
+            else:
+                self.running[name] = True
+                self.ports[name] = variables["pool_node_ssh_port_first"] + index - 1
 
     def answers(self, timeout: float = 2.0) -> bool:
         return not self.down

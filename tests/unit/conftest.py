@@ -48,9 +48,7 @@ def unit_config(tmp_path, database_url, auth_setting) -> Config:
 
 @pytest.fixture
 def fake_runner() -> FakeRunner:
-    runner = FakeRunner()
-    runner.node_name = lambda _pool, index: f"node-{index}"  # as fake_engine names them
-    return runner
+    return FakeRunner()
 
 
 @pytest.fixture

@@ -84,7 +84,12 @@ class PoolSettings:
     """The SSH node pool this service hands out, and how it is provisioned."""
 
     name: str = "default"
+    # Members kept running (the pool's min), and how many it may grow to on demand (its max): a
+    # reservation that finds too few free members waits for new ones up to max. A member beyond
+    # min, free for idle_seconds, is removed. The containers file's ssh_node entry overrides them.
     size: int = 10
+    max_size: int = 10
+    idle_seconds: int = 600
     ssh_port_first: int = 22001
     ssh_port_last: int = 22999
     # Where the nodes' SSH ports are published, and the host name people are told to ssh to:
@@ -106,7 +111,9 @@ class PoolSettings:
         bind = env.text("BUNKHOUSE_SSH_BIND_ADDRESS", cls.ssh_bind_address)
         settings = cls(
             name=env.text("BUNKHOUSE_POOL", cls.name),
-            size=env.integer("BUNKHOUSE_POOL_SIZE", cls.size, 1),
+            size=(size := env.integer("BUNKHOUSE_POOL_SIZE", cls.size, 1)),
+            max_size=env.integer("BUNKHOUSE_POOL_MAX", size, size),
+            idle_seconds=env.integer("BUNKHOUSE_POOL_IDLE_SECONDS", cls.idle_seconds, 0),
             ssh_port_first=env.integer("BUNKHOUSE_SSH_PORT_FIRST", cls.ssh_port_first, 1),
             ssh_port_last=env.integer("BUNKHOUSE_SSH_PORT_LAST", cls.ssh_port_last, 1),
             ssh_bind_address=bind,
@@ -117,9 +124,9 @@ class PoolSettings:
             sudo=(sudo := env.switch("BUNKHOUSE_NODE_SUDO", cls.sudo)),
             recreate_on_release=env.switch("BUNKHOUSE_NODE_RECREATE_ON_RELEASE", sudo),
         )
-        last_needed = settings.ssh_port_first + settings.size - 1
+        last_needed = settings.ssh_port_first + settings.max_size - 1
         if last_needed > settings.ssh_port_last:
-            raise ConfigError(f"a pool of {settings.size} needs ports {settings.ssh_port_first}..{last_needed},"
+            raise ConfigError(f"a pool of {settings.max_size} needs ports {settings.ssh_port_first}..{last_needed},"
                               f" beyond BUNKHOUSE_SSH_PORT_LAST={settings.ssh_port_last}")
         return settings
 

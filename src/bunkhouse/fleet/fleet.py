@@ -127,6 +127,28 @@ class Fleet:
         self._read_image_names([name for name in free if keys.get(name)])
         return {"added": added, "quarantined": quarantined}
 
+    def adopt(self, names: list[str]) -> list[str]:
+        """Record these members, just made, as free with their host keys (sync() without reading
+        the whole pool); returns those recorded. One not running or without keys is left out."""
+        pool = self.pool
+        try:
+            found = {info.name: info for info in self.engine.containers(pool.name, pool.template.port)}
+        except (OSError, RuntimeError) as error:
+            log.warning("could not read the new nodes %s from the engine: %s", names, error)
+            return []
+        added = []
+        with self.database.write() as session:
+            known = set(session.scalars(select(Container.name).where(Container.name.in_(names))))
+            for name in names:
+                info = found.get(name)
+                keys = self._host_keys(name) if info is not None and info.running and info.port else {}
+                if name in known or not keys:
+                    continue
+                session.add(Container(name=name, pool=pool.name, template=pool.template.name, engine=self.engine.name,
+                                      port=info.port, state=S.FREE, host_keys=keys))
+                added.append(name)
+        return added
+
     def _read_image_names(self, free: list[str]) -> None:
         for name in free[:1]:
             names = self.engine.account_names(name)

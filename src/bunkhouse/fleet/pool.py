@@ -36,6 +36,12 @@ class Pool:
     bind_address: str
     # The host name people are told to connect to.
     public_host: str
+    # It grows on demand up to max_size members; one beyond `size` (its min) that has been free
+    # idle_seconds is removed.
+    max_size: int = 0
+    idle_seconds: int = 600
+    # Member N's container is <prefix>N; empty: bunkhouse-<name>- (roles/pool_node's default).
+    name_prefix: str = ""
     # Its tenants get sudo (their nodes then run without no-new-privileges) ...
     sudo: bool = False
     # ... and each released member is recreated from the image before it is handed out again,
@@ -45,8 +51,13 @@ class Pool:
     @classmethod
     def of_settings(cls, settings: PoolSettings, template: Template = SSH_NODE) -> Pool:
         return cls(settings.name, replace(template, limits=settings.limits), settings.size, settings.ssh_port_first,
-                   settings.ssh_port_last, settings.ssh_bind_address, settings.ssh_host, sudo=settings.sudo,
+                   settings.ssh_port_last, settings.ssh_bind_address, settings.ssh_host, max_size=settings.max_size,
+                   idle_seconds=settings.idle_seconds, sudo=settings.sudo,
                    recreate_on_release=settings.recreate_on_release)
+
+    def __post_init__(self):
+        if self.max_size < self.size:
+            object.__setattr__(self, "max_size", self.size)
 
     @property
     def probe_host(self) -> str:
@@ -58,6 +69,7 @@ class Pool:
         template = self.template
         variables = {
             "pool_node_pool": self.name,
+            "pool_node_name_prefix": self.prefix,
             "pool_node_image": template.image,
             "pool_node_count": self.size,
             "pool_node_ssh_port_first": self.port_first,
@@ -75,6 +87,13 @@ class Pool:
             "pool_node_firewall": limits.firewall,
         })
         return {**variables, **overrides}
+
+    @property
+    def prefix(self) -> str:
+        return self.name_prefix or f"bunkhouse-{self.name}-"
+
+    def member_name(self, index: int) -> str:
+        return f"{self.prefix}{index}"
 
     def some_members(self, names: list[str], state: str) -> dict:
         """pool_provision.yml's variables for these members only, wherever they are in the pool."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from bunkhouse.core import events
@@ -190,3 +190,16 @@ def active_holders(session: Session, names: Collection[str]) -> dict[str, list[s
     for container, holder in rows:
         found.setdefault(container, []).append(holder)
     return found
+
+
+def retire(session: Session, names: Collection[str], *, free_since: datetime, actor: str) -> list[str]:
+    """free (since free_since or before) -> gone: the rows of members a pool no longer needs are
+    deleted before their containers are removed, so nobody claims one meanwhile. A member
+    claimed, or freed again, since the caller looked stays."""
+    statement = (delete(Container).where(Container.name.in_(list(names)), Container.state == S.FREE,
+                                         Container.updated_at <= free_since)
+                 .returning(Container.name).execution_options(synchronize_session=False))
+    gone = sorted(session.execute(statement).scalars())
+    for name in gone:
+        events.record(session, "retired", actor, container=name, detail={"reason": "idle beyond the pool's min"})
+    return gone

@@ -1,5 +1,6 @@
 """The reservations' jobs: each lease ends exactly on time (a job at its end) with a sweep every
-BUNKHOUSE_SWEEP_INTERVAL as the safety net (a restart, a clock jump), a notice to the
+BUNKHOUSE_SWEEP_INTERVAL as the safety net (a restart, a clock jump), the node pool's size kept
+between its min and max at the same interval, a notice to the
 account's terminals before the end, the periodic reconcile, and the daily retention round
 (retention.py: at start, then every day)."""
 
@@ -35,6 +36,9 @@ class ReservationJobs:
         every lease that starts or changes."""
         self.scheduler.every("sweep", self.service.expire_due, self.settings.sweep_interval_seconds, now=True)
         self.scheduler.every("reconcile", self.reconciler.periodic, self.settings.sweep_interval_seconds)
+        if self.service.sizing is not None:
+            # The node pool kept at its min, and shrunk back to it when idle (fleet/sizing.py).
+            self.scheduler.every("pool-size", self.service.sizing.keep_size, self.settings.sweep_interval_seconds)
         if self.retention is not None:
             self.scheduler.every("retention", self.retention.run, RETENTION_INTERVAL, now=True)
         for reservation in self.service.all(states=(R.ACTIVE,)):

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bunkhouse.config import ReservationSettings
@@ -28,11 +28,12 @@ from bunkhouse.core.primary import RETRY_AFTER
 from bunkhouse.fleet import transitions
 from bunkhouse.fleet.fleet import Fleet
 from bunkhouse.fleet.models import ContainerState
-from bunkhouse.identity.models import ApiUser
+from bunkhouse.fleet.sizing import PoolSizing
 from bunkhouse.identity.principal import NO_QUOTA, Quota
 from bunkhouse.reservations import accounts, rules
 from bunkhouse.reservations.accounts import AccountWork
-from bunkhouse.reservations.models import CURRENT, ENDED, HeldNode, Reservation, clear_secrets
+from bunkhouse.reservations.claims import Ask, Claims
+from bunkhouse.reservations.models import ENDED, Reservation, clear_secrets
 from bunkhouse.reservations.models import ReservationState as R
 from bunkhouse.reservations.passwords import hash_password
 from bunkhouse.reservations.queries import ReservationQueries
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 
 class ReservationService:
     def __init__(self, settings: ReservationSettings, database: Database, fleet: Fleet, accounts: AccountWork, *,
-                 request_timeout: int, clock: Callable[[], datetime] = utcnow):
+                 request_timeout: int, sizing: PoolSizing | None = None, clock: Callable[[], datetime] = utcnow):
         self.settings = settings
         self.database = database
         self.fleet = fleet
@@ -52,6 +53,9 @@ class ReservationService:
         self.request_timeout = request_timeout
         self.clock = clock
         self.queries = ReservationQueries(database, fleet)
+        self.sizing = sizing
+        # The service's clock as it is at each call (tests set their own).
+        self.claims = Claims(database, fleet, sizing, lambda: self.clock())
         # Called with (reservation_id, ends_at) when a lease starts or changes, and with
         # (reservation_id, None) when it ends: the jobs plug in here (jobs.py).
         self.on_lease_change: Callable[[str, datetime | None], None] = lambda _id, _end: None
@@ -69,7 +73,7 @@ class ReservationService:
                 owner: str | None = None, quota: Quota = NO_QUOTA, wait: bool = True) -> Reservation:
         rules.check_username(username, self.fleet.image_names)
         rules.check_password(password, self.settings)
-        rules.check_count(count, self.fleet.pool.size)
+        rules.check_count(count, self.fleet.pool.max_size)
         rules.check_duration(duration_minutes, self.settings)
         if quota.max_duration_minutes is not None and duration_minutes > quota.max_duration_minutes:
             raise Forbidden(f"your leases may last at most {quota.max_duration_minutes} minutes",
@@ -83,24 +87,8 @@ class ReservationService:
         password_hash = hash_password(password)
 
         reservation_id = uuid.uuid4().hex
-        with self.database.write() as session:
-            # One transaction: the reservation, its nodes and the event all exist, or none does.
-            if owner is not None:
-                _check_nodes_quota(session, owner, count, quota)
-            now = self.clock()
-            session.add(Reservation(id=reservation_id, username=username, password_hash=password_hash, count=count,
-                                    owner=owner, state=R.PROVISIONING, created_at=now, starts_at=now,
-                                    ends_at=now + timedelta(minutes=duration_minutes)))
-            session.flush()
-            nodes = transitions.claim(session, self.fleet.pool.name, count, reservation_id)
-            for node in nodes:
-                session.add(HeldNode(reservation_id=reservation_id, node_name=node.name, ssh_port=node.port,
-                                     host_keys=node.host_keys))
-            names = [node.name for node in nodes]
-            events.record(session, "reserve_requested", actor, lease_id=reservation_id, at=now,
-                          detail={"username": username, "count": count, "duration_minutes": duration_minutes,
-                                  "nodes": names})
-
+        names = self.claims.open(Ask(reservation_id, username, password_hash, count, duration_minutes, actor, owner,
+                                     quota, asked_at=self.clock()))
         group = self.accounts.make(names, username, password_hash, reservation_id, purpose="reserve",
                                    on_done=lambda done: self._provisioned(reservation_id, done, actor))
         self._wait(group, wait)
@@ -123,7 +111,7 @@ class ReservationService:
                             reservation_id, reservation.state)
                 return
             username, ends_at = reservation.username, reservation.ends_at
-            _observe_claim(reservation, bool(group.failed_hosts), self.clock())
+            _observe_claim(reservation, bool(group.failed_hosts), self.clock(), self.claims.launch_of(reservation_id))
             if not group.failed_hosts:
                 transitions.hold(session, reservation_id)
                 reservation.state = R.ACTIVE
@@ -292,19 +280,6 @@ class ReservationService:
                               code="stopping", headers={"Retry-After": RETRY_AFTER})
 
 
-def _check_nodes_quota(session: Session, owner: str, count: int, quota: Quota) -> None:
-    # Locks the owner's row (PostgreSQL; SQLite's write transactions are serialised), so two
-    # requests of one user cannot both pass the check.
-    session.execute(select(ApiUser.id).where(ApiUser.name == owner).with_for_update())
-    if quota.max_nodes is None:
-        return
-    held = session.scalar(select(func.coalesce(func.sum(Reservation.count), 0))
-                          .where(Reservation.owner == owner, Reservation.state.in_(CURRENT)))
-    if held + count > quota.max_nodes:
-        raise Forbidden(f"you may hold at most {quota.max_nodes} nodes at once; you hold {held}",
-                        code="quota_nodes", limit=quota.max_nodes, held=held, field="count")
-
-
 def _locked(session: Session, reservation_id: str) -> Reservation:
     """The reservation, its row locked until the transaction ends (PostgreSQL; SQLite's write
     transactions are serialised already)."""
@@ -314,9 +289,10 @@ def _locked(session: Session, reservation_id: str) -> Reservation:
     return reservation
 
 
-def _observe_claim(reservation: Reservation, failed: bool, now: datetime) -> None:
-    """A reservation claims members of the (hot) node pool: its time until its accounts are made."""
-    CLAIM_DURATION.labels("reservation", "hot", FAILURE if failed else SUCCESS).observe(
+def _observe_claim(reservation: Reservation, failed: bool, now: datetime, launch: str) -> None:
+    """A reservation claims members of the node pool (hot), or waits for new ones (cold): its
+    time until its accounts are made."""
+    CLAIM_DURATION.labels("reservation", launch, FAILURE if failed else SUCCESS).observe(
         (now - reservation.created_at).total_seconds())
 
 

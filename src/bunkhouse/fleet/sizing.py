@@ -1,0 +1,116 @@
+"""How many members a pool has: at least its min (Pool.size) kept, more made on demand up to its
+max (Pool.max_size) when a claim finds too few free, and those beyond min removed once they have
+been free for Pool.idle_seconds. Every change is one pool_provision.yml run for all the members
+it makes or removes; a run that makes members makes them in parallel (each node is a host of it).
+
+Only the primary process, once started, runs it (core/primary.py); the lock keeps two claims
+short of members at once from both making them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bunkhouse.core import events
+from bunkhouse.core.errors import Conflict, Unavailable
+from bunkhouse.core.metrics import FAILURE, START_DURATION, SUCCESS
+from bunkhouse.core.primary import RETRY_AFTER
+from bunkhouse.fleet import transitions
+from bunkhouse.fleet.fleet import Fleet
+from bunkhouse.fleet.models import Container
+from bunkhouse.fleet.models import ContainerState as S
+from bunkhouse.fleet.pool import index_of
+
+log = logging.getLogger(__name__)
+
+ACTOR = "pool"
+
+
+class PoolSizing:
+    def __init__(self, fleet: Fleet):
+        self.fleet = fleet
+        self._changing = threading.Lock()
+
+    def make_room(self, count: int) -> list[str]:
+        """Make members until `count` are free, in one run, and return the new ones' names (none
+        when enough are free already). A 409 when the pool's max leaves no room for them, a 503
+        when the run did not make them all."""
+        fleet = self.fleet
+        with self._changing:
+            rows = self._rows()
+            free = sum(1 for state in rows.values() if state == S.FREE)
+            if free >= count:
+                return []
+            room = fleet.pool.max_size - len(rows)
+            if count - free > room:
+                raise Conflict(f"asked for {count} nodes, {free} free, and the pool is at {len(rows)} of its max"
+                               f" {fleet.pool.max_size}", code="pool_exhausted", requested=count, free=free,
+                               members=len(rows), max=fleet.pool.max_size)
+            made = self._make(rows, count - free, purpose="grow")
+            if len(made) < count - free:
+                raise Unavailable(f"the pool could not make the {count - free} more nodes asked for (made"
+                                  f" {len(made)}): nothing was reserved; try again later", code="pool_growth_failed",
+                                  headers={"Retry-After": RETRY_AFTER}, made=made)
+            return made
+
+    def keep_size(self) -> dict[str, list[str]]:
+        """The periodic job: make members up to the pool's min, remove idle ones beyond it."""
+        fleet = self.fleet
+        fleet.role.require_acting()
+        with self._changing:
+            rows = self._rows()
+            made = self._make(rows, fleet.pool.size - len(rows), purpose="top_up") if len(rows) < fleet.pool.size \
+                else []
+            removed = self._remove_idle(rows) if len(rows) > fleet.pool.size else []
+        return {"made": made, "removed": removed}
+
+    # ---- helpers ------------------------------------------------------------------------
+
+    def _rows(self) -> dict[str, str]:
+        with self.fleet.database.read() as session:
+            return dict(session.execute(select(Container.name, Container.state)
+                                        .where(Container.pool == self.fleet.pool.name)).all())
+
+    def _make(self, rows: dict[str, str], wanted: int, *, purpose: str) -> list[str]:
+        """Make `wanted` members at the lowest free numbers; record those that came up free."""
+        fleet = self.fleet
+        used = {index_of(name) for name in rows}
+        indexes = [index for index in range(1, fleet.pool.max_size + 1) if index not in used][:wanted]
+        if not indexes:
+            return []
+        result = fleet.runner.run("pool_provision.yml", fleet.pool.variables(
+            pool_node_state="started", pool_node_indexes=indexes), purpose=purpose)
+        names = [fleet.pool.member_name(index) for index in indexes]
+        made = [name for name in names if fleet.remade(result, name)]
+        for name in names:
+            START_DURATION.labels("node", "cold", SUCCESS if name in made else FAILURE).observe(result.duration)
+        if len(made) < len(names):
+            log.warning("making nodes %s failed: %s", sorted(set(names) - set(made)),
+                        "; ".join(result.host_errors.values()) or result.status)
+        added = fleet.adopt(made)
+        if added:
+            with fleet.database.write() as session:
+                events.record(session, "pool_grown", ACTOR, detail={"nodes": added, "purpose": purpose})
+        return added
+
+    def _remove_idle(self, rows: dict[str, str]) -> list[str]:
+        """Remove the members beyond min that have been free idle_seconds, highest numbers first."""
+        fleet = self.fleet
+        pool = fleet.pool
+        free = sorted((name for name, state in rows.items() if state == S.FREE), key=index_of, reverse=True)
+        candidates = free[:len(rows) - pool.size]
+        if not candidates:
+            return []
+        with fleet.database.write() as session:
+            gone = transitions.retire(session, candidates, actor=ACTOR,
+                                      free_since=fleet.clock() - timedelta(seconds=pool.idle_seconds))
+        if gone:
+            result = fleet.runner.run("pool_provision.yml", pool.some_members(gone, "absent"), purpose="shrink")
+            if not result.ok:
+                # Their rows are gone, so nobody is handed them; the next start's sync finds them.
+                log.warning("removing idle nodes %s failed (run %s %s)", gone, result.ident, result.status)
+        return gone

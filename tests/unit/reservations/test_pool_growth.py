@@ -1,0 +1,112 @@
+"""A node pool that grows on demand (BUNKHOUSE_POOL_MAX above BUNKHOUSE_POOL_SIZE): a reservation
+that finds too few free nodes waits for new ones, made in one pool_provision.yml run, instead of
+a 409; the nodes beyond the min are removed once idle, and the pool is topped up to its min."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import delete
+
+from bunkhouse.config import Config
+from bunkhouse.core.model import utcnow
+from bunkhouse.fleet.models import Container
+from bunkhouse.fleet.models import ContainerState as S
+from bunkhouse.fleet.sizing import PoolSizing
+from helpers.api import Api, reserve
+from helpers.fakes import FakeEngine
+from helpers.unit_app import close, make_app, unit_environment
+
+
+@pytest.fixture
+def engine() -> FakeEngine:
+    engine = FakeEngine(["node-1", "node-2"])
+    engine.ports = {"node-1": 22001, "node-2": 22002}
+    return engine
+
+
+@pytest.fixture
+def growing_app(tmp_path, database_url, fake_runner, engine):
+    config = Config.from_environ(unit_environment(tmp_path, database_url, BUNKHOUSE_POOL_SIZE="2",
+                                                  BUNKHOUSE_POOL_MAX="4", BUNKHOUSE_POOL_IDLE_SECONDS="60"))
+    app = make_app(config, fake_runner, engine, nodes=2)
+    fake_runner.on_run = engine.apply_node_run  # a run on node numbers makes or removes them
+    yield app
+    close(app)
+
+
+@pytest.fixture
+def api(growing_app) -> Api:
+    return Api(growing_app.test_client())
+
+
+def rows(app) -> dict[str, str]:
+    return {row.name: row.state for row in app.extensions["bunkhouse.fleet"].members()}
+
+
+def sizing(app) -> PoolSizing:
+    return app.extensions["bunkhouse.reservations"].sizing
+
+
+def test_a_reservation_beyond_the_free_nodes_waits_for_new_ones_made_in_one_run(growing_app, api, fake_runner):
+    assert reserve(api, username="alice", count=1).status == 201
+    assert fake_runner.provision_calls() == []  # a free node was claimed: nothing made
+    answer = reserve(api, username="bob", count=2)
+    assert answer.status == 201, answer.body
+    # One node was free: exactly one more was made, at the lowest free number, in one run.
+    made, = fake_runner.provision_calls()
+    assert (made["pool_node_state"], made["pool_node_indexes"]) == ("started", [3])
+    assert sorted(node["name"] for node in answer.body["nodes"]) == ["node-2", "node-3"]
+    assert rows(growing_app) == {"node-1": S.RESERVED, "node-2": S.RESERVED, "node-3": S.RESERVED}
+    events = api.get("/api/v1/events?kind=pool_grown").body["events"]
+    assert [event["detail"]["nodes"] for event in events] == [["node-3"]]
+
+
+def test_a_reservation_beyond_the_max_is_refused_and_nothing_is_made(growing_app, api, fake_runner):
+    assert reserve(api, count=5).status == 400  # more than the pool may ever have
+    assert reserve(api, username="alice", count=3).status == 201  # 2 free + 1 made
+    answer = reserve(api, username="bob", count=2)  # 3 held of at most 4: room for 1
+    assert answer.status == 409
+    assert answer.body["error"]["code"] == "pool_exhausted"
+    assert (answer.body["error"]["max"], answer.body["error"]["members"]) == (4, 3)
+    assert len(fake_runner.provision_calls()) == 1
+    assert [reservation["username"] for reservation in api.get("/api/v1/reservations").body["reservations"]] \
+        == ["alice"]
+
+
+def test_a_growth_that_fails_is_a_503_and_nothing_is_held(growing_app, api, fake_runner):
+    fake_runner.failing_hosts = {"node-3@local"}
+    assert reserve(api, username="alice", count=2).status == 201
+    answer = reserve(api, username="bob", count=1)
+    assert answer.status == 503
+    assert answer.body["error"]["code"] == "pool_growth_failed"
+    assert rows(growing_app) == {"node-1": S.RESERVED, "node-2": S.RESERVED}
+    assert [reservation["username"] for reservation in api.get("/api/v1/reservations").body["reservations"]] \
+        == ["alice"]
+
+
+def test_idle_nodes_beyond_the_min_are_removed_and_the_min_is_kept(growing_app, api, fake_runner, engine):
+    first = reserve(api, username="alice", count=4).body["id"]
+    assert api.delete(f"/api/v1/reservations/{first}").status == 200
+    pool = sizing(growing_app)
+    assert pool.keep_size() == {"made": [], "removed": []}  # free, but not idle for 60 s yet
+    fleet = growing_app.extensions["bunkhouse.fleet"]
+    fleet.clock = lambda: utcnow() + timedelta(seconds=61)
+    assert pool.keep_size() == {"made": [], "removed": ["node-3", "node-4"]}
+    removal = fake_runner.provision_calls()[-1]
+    assert (removal["pool_node_state"], removal["pool_node_indexes"]) == ("absent", [3, 4])
+    assert set(rows(growing_app)) == {"node-1", "node-2"} and set(engine.running) == {"node-1", "node-2"}
+    # A node lost (its row gone, as after an operator's removal) is made again up to the min.
+    engine.running.pop("node-2")
+    with growing_app.extensions["bunkhouse.database"].write() as session:
+        session.execute(delete(Container).where(Container.name == "node-2"))
+    assert pool.keep_size() == {"made": ["node-2"], "removed": []}
+    assert rows(growing_app) == {"node-1": S.FREE, "node-2": S.FREE}
+
+
+def test_a_held_node_beyond_the_min_is_never_removed(growing_app, api, fake_runner):
+    assert reserve(api, username="alice", count=3).status == 201
+    growing_app.extensions["bunkhouse.fleet"].clock = lambda: utcnow() + timedelta(hours=1)
+    assert sizing(growing_app).keep_size() == {"made": [], "removed": []}
+    assert len(rows(growing_app)) == 3
