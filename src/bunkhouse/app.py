@@ -14,6 +14,7 @@ from bunkhouse.core import schema
 from bunkhouse.core.db import Database
 from bunkhouse.core.files import private_dir
 from bunkhouse.core.primary import PrimaryLock, Role
+from bunkhouse.fleet.catalog import NodeBounds
 from bunkhouse.fleet.engines import EngineClient, load_engines
 from bunkhouse.fleet.fleet import Fleet
 from bunkhouse.fleet.monitor import Monitor, Probe
@@ -97,7 +98,9 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
                       probe or (lambda name, keys: probe_inside(engine, name, keys)),
                       mass_failure=config.jobs.monitor_mass_failure)
     # The named containers of the containers file (seed 004) and the profiles that hold them.
-    named = NamedContainers(database, runner, engine, role, config.containers, config.project_dir)
+    named = NamedContainers(database, runner, engine, role, config.containers, config.project_dir,
+                            nodes=NodeBounds(config.pool.name, config.pool.port_count))
+    named.catalog_listeners.append(lambda catalog: fleet.put_entry(catalog.node_pool))
     profiles = ProfileService(config.containers, database, named, role, jobs_running=lambda: scheduler.running)
     lifecycle = Lifecycle(
         config, role, lock, database, runner,

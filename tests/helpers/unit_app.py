@@ -31,7 +31,8 @@ def unit_environment(instance_dir, database_url: str = "", **overrides: str) -> 
 def make_app(config: Config, runner, engine, *, nodes: int = POOL_SIZE, start_background: bool = False):
     app = create_app(config, runner=runner, engine=engine, probe=engine.probe, start_background=start_background)
     fleet = app.extensions["bunkhouse.fleet"]
-    fleet.pool = replace(fleet.pool, name_prefix="node-")  # as the fake engine names them
+    fleet.settings_pool = replace(fleet.settings_pool, name_prefix="node-")  # as the fake engine names them
+    fleet.put_entry(app.extensions["bunkhouse.profiles"].named.catalog.node_pool)
     if nodes:
         add_nodes(app, nodes)
         # What sync() reads from a free node of a real pool: the node image's names.

@@ -106,6 +106,11 @@ class PoolSettings:
     def published_beyond_loopback(self) -> bool:
         return self.ssh_bind_address not in _LOOPBACK
 
+    @property
+    def port_count(self) -> int:
+        """How many nodes the SSH port range holds."""
+        return self.ssh_port_last - self.ssh_port_first + 1
+
     @classmethod
     def read(cls, env: Environment) -> PoolSettings:
         bind = env.text("BUNKHOUSE_SSH_BIND_ADDRESS", cls.ssh_bind_address)

@@ -81,6 +81,31 @@ class ContainerSpec:
 
 
 @dataclass(frozen=True)
+class NodePoolSpec:
+    """The entry of kind ssh_node: the SSH node pool of reservations, whose members are
+    exclusive (one lease each). What it leaves out keeps the pool's settings (BUNKHOUSE_POOL_SIZE,
+    BUNKHOUSE_POOL_MAX, BUNKHOUSE_POOL_IDLE_SECONDS, BUNKHOUSE_NODE_CPUS/MEMORY/PIDS)."""
+
+    name: str
+    pool: str
+    min: int | None = None
+    max: int | None = None
+    idle_seconds: int | None = None
+    cpus: float | None = None
+    memory: str | None = None
+    pids: int | None = None
+
+
+@dataclass(frozen=True)
+class NodeBounds:
+    """What the settings allow the ssh_node entry: its name (BUNKHOUSE_POOL) and the most members
+    the SSH port range holds."""
+
+    name: str
+    max_members: int
+
+
+@dataclass(frozen=True)
 class PoolSpec:
     warmth: str
     description: str
@@ -94,6 +119,7 @@ class Catalog:
     containers: dict[str, ContainerSpec]
     pools: dict[str, PoolSpec]
     profiles: dict[str, tuple[str, ...]]
+    node_pool: NodePoolSpec | None = None
 
     @classmethod
     def empty(cls) -> Catalog:
@@ -126,10 +152,6 @@ class _LimitsSchema(_Strict):
     memory = fields.String(validate=validate.Regexp(_SIZE, error="must be a size such as 256m or 1g"))
     pids = fields.Integer(validate=validate.Range(min=16, max=65536))
 
-    @post_load
-    def make(self, data, **_kwargs):
-        return Limits(**data)
-
 
 class _HealthSchema(_Strict):
     command = _Command(required=True)
@@ -158,6 +180,16 @@ class _ContainerSchema(_Strict):
     start_timeout_seconds = fields.Integer(validate=validate.Range(min=1, max=3600))
 
 
+class _NodePoolSchema(_Strict):
+    kind = fields.String(required=True)
+    name = fields.String(required=True)
+    pool = fields.String(required=True)
+    min = fields.Integer(validate=validate.Range(min=1))
+    max = fields.Integer(validate=validate.Range(min=1))
+    idle_seconds = fields.Integer(validate=validate.Range(min=0))
+    limits = fields.Nested(_LimitsSchema)
+
+
 class _PoolSchema(_Strict):
     description = fields.String()
     ttl_seconds = fields.Integer(required=True, validate=validate.Range(min=0))
@@ -166,7 +198,7 @@ class _PoolSchema(_Strict):
 
 # ---- loading -----------------------------------------------------------------------------------
 
-def load(path: Path) -> Catalog:
+def load(path: Path, nodes: NodeBounds | None = None) -> Catalog:
     """The catalog of this file, or a CatalogError naming the place of the first faults."""
     try:
         document = yaml.safe_load(path.read_text())
@@ -174,10 +206,10 @@ def load(path: Path) -> Catalog:
         raise CatalogError(f"{path}: cannot be read ({error.strerror or error})") from None
     except yaml.YAMLError as error:
         raise CatalogError(f"{path}: is not valid YAML ({error})") from None
-    return parse(document, path)
+    return parse(document, path, nodes)
 
 
-def parse(document, path: Path) -> Catalog:
+def parse(document, path: Path, nodes: NodeBounds | None = None) -> Catalog:
     if document is None:
         document = {}
     if not isinstance(document, dict):
@@ -187,9 +219,13 @@ def parse(document, path: Path) -> Catalog:
         raise CatalogError(f"{path}: unknown section {unknown[0]!r} (the sections are pools, containers,"
                            " profile_mappings)")
     pools = _pools(document.get("pools") or {}, path)
-    containers = _containers(document.get("containers") or [], pools, path)
+    section = document.get("containers") or []
+    if not isinstance(section, list):
+        raise CatalogError(f"{path}: containers must be a list of entries, each with a name")
+    node_pool = _node_pool(section, pools, path, nodes)
+    containers = _containers(section, pools, path)
     profiles = _profiles(document.get("profile_mappings") or {}, containers, path)
-    return Catalog(path, containers, pools, profiles)
+    return Catalog(path, containers, pools, profiles, node_pool)
 
 
 def _pools(section, path: Path) -> dict[str, PoolSpec]:
@@ -205,14 +241,57 @@ def _pools(section, path: Path) -> dict[str, PoolSpec]:
     return pools
 
 
-def _containers(section, pools: dict[str, PoolSpec], path: Path) -> dict[str, ContainerSpec]:
-    if not isinstance(section, list):
-        raise CatalogError(f"{path}: containers must be a list of entries, each with a name")
+def _place(path: Path, index: int, entry) -> str:
+    label = (entry.get("name") if isinstance(entry, dict) else None) or "?"
+    return f"{path}: containers[{index}] ({label})"
+
+
+def _is_node_pool(entry) -> bool:
+    return isinstance(entry, dict) and "kind" in entry
+
+
+def _node_pool(section: list, pools: dict[str, PoolSpec], path: Path, nodes: NodeBounds | None) -> NodePoolSpec | None:
+    """The one entry of kind ssh_node, checked against what the settings allow."""
+    found = None
+    for index, entry in enumerate(section):
+        if not _is_node_pool(entry):
+            continue
+        place = _place(path, index, entry)
+        data = _load_entry(_NodePoolSchema(), entry, place)
+        if data["kind"] != "ssh_node":
+            raise CatalogError(f"{place}: kind: unknown kind {data['kind']!r} (the one kind is ssh_node, the SSH node"
+                               " pool of reservations; a named container has no kind)")
+        if found is not None:
+            raise CatalogError(f"{place}: kind: a second ssh_node entry (there is one SSH node pool)")
+        if nodes is not None and data["name"] != nodes.name:
+            raise CatalogError(f"{place}: name: the SSH node pool is {nodes.name!r} (BUNKHOUSE_POOL)")
+        if data["pool"] != "hot" or "hot" not in pools:
+            raise CatalogError(f"{place}: pool: the SSH node pool is hot (its min is kept running): add pools.hot")
+        low, high = data.get("min"), data.get("max")
+        if low is not None and high is not None and low > high:
+            raise CatalogError(f"{place}: min: {low} is above max {high}")
+        if nodes is not None and (high or low or 0) > nodes.max_members:
+            raise CatalogError(f"{place}: max: the SSH port range (BUNKHOUSE_SSH_PORT_FIRST..LAST) holds"
+                               f" {nodes.max_members} nodes")
+        limits = data.get("limits") or {}
+        found = NodePoolSpec(data["name"], data["pool"], low, high, data.get("idle_seconds"), limits.get("cpus"),
+                             limits.get("memory"), limits.get("pids"))
+    return found
+
+
+def _containers(section: list, pools: dict[str, PoolSpec], path: Path) -> dict[str, ContainerSpec]:
     found: dict[str, ContainerSpec] = {}
     for index, entry in enumerate(section):
-        label = (entry.get("name") if isinstance(entry, dict) else None) or "?"
-        place = f"{path}: containers[{index}] ({label})"
+        if _is_node_pool(entry):
+            continue
+        place = _place(path, index, entry)
+        exclusive = sorted({"min", "max"} & set(entry)) if isinstance(entry, dict) else []
+        if exclusive:
+            raise CatalogError(f"{place}: {exclusive[0]}: min and max are for exclusive members, the entry of kind"
+                               " ssh_node; a named container is one member that its leases share")
         data = _load_entry(_ContainerSchema(), entry, place)
+        if "limits" in data:
+            data["limits"] = Limits(**data["limits"])
         if data["pool"] not in pools:
             known = ", ".join(pools) or "none: add a pools section"
             raise CatalogError(f"{place}: pool: unknown pool {data['pool']!r} (the file's pools: {known})")

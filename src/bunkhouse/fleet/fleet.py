@@ -22,6 +22,7 @@ from bunkhouse.core.metrics import FAILURE, START_DURATION, SUCCESS
 from bunkhouse.core.model import utcnow
 from bunkhouse.core.primary import Role
 from bunkhouse.fleet import transitions
+from bunkhouse.fleet.catalog import NodePoolSpec
 from bunkhouse.fleet.engines import EngineClient
 from bunkhouse.fleet.models import IN_USE, Container
 from bunkhouse.fleet.models import ContainerState as S
@@ -46,6 +47,8 @@ class Fleet:
         self.runner = runner
         self.engine = engine
         self.pool = pool
+        # The pool as the settings make it; the containers file's ssh_node entry is put on it.
+        self.settings_pool = pool
         self.clock = clock
         self._lost_listeners: list[LostListener] = []
         # The user and group names of the node image, read from a clean free member (sync()):
@@ -77,6 +80,15 @@ class Fleet:
 
     def engine_answers(self) -> bool:
         return self.engine.answers()
+
+    def put_entry(self, entry: NodePoolSpec | None) -> None:
+        """The containers file's ssh_node entry in force (None: the settings alone). Members made
+        from now on get its limits; the pool's size follows at the next sizing round."""
+        pool = self.settings_pool.with_entry(entry)
+        if pool != self.pool:
+            log.info("pool %s: min %d, max %d, idle %d s, limits %s", pool.name, pool.size, pool.max_size,
+                     pool.idle_seconds, pool.template.limits)
+        self.pool = pool
 
     # ---- making members ------------------------------------------------------------------
 

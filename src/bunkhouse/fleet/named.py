@@ -30,7 +30,7 @@ from bunkhouse.core.model import utcnow
 from bunkhouse.core.primary import Role
 from bunkhouse.fleet import catalog as catalogs
 from bunkhouse.fleet import transitions
-from bunkhouse.fleet.catalog import Catalog, ContainerSpec
+from bunkhouse.fleet.catalog import Catalog, ContainerSpec, NodeBounds
 from bunkhouse.fleet.engines import EngineClient
 from bunkhouse.fleet.member_runs import PLAYBOOK, MemberRuns
 from bunkhouse.fleet.models import POWER_IN_FLIGHT, Container, Power
@@ -54,7 +54,8 @@ class Reload:
 
 class NamedContainers:
     def __init__(self, database: Database, runner: Runner, engine: EngineClient, role: Role,
-                 settings: ContainersSettings, project_dir: Path, *, clock: Callable[[], datetime] = utcnow):
+                 settings: ContainersSettings, project_dir: Path, *, nodes: NodeBounds | None = None,
+                 clock: Callable[[], datetime] = utcnow):
         self.database = database
         self.runner = runner
         self.engine = engine
@@ -62,7 +63,10 @@ class NamedContainers:
         self.settings = settings
         self.path = settings.path(project_dir)
         self.clock = clock
-        self.catalog = Catalog.empty()
+        self.nodes = nodes
+        # Told each catalog put in force (the fleet takes its ssh_node entry).
+        self.catalog_listeners: list[Callable[[Catalog], None]] = []
+        self._catalog = Catalog.empty()
         self._lock = threading.Lock()  # one reload or round at a time
         self._health_read_at: dict[str, datetime] = {}
         self.runs = MemberRuns(database, runner, engine, settings, lambda: self.catalog,
@@ -72,9 +76,20 @@ class NamedContainers:
 
     # ---- the file -------------------------------------------------------------------------
 
+    @property
+    def catalog(self) -> Catalog:
+        """The containers file in force."""
+        return self._catalog
+
+    @catalog.setter
+    def catalog(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        for listener in self.catalog_listeners:
+            listener(catalog)
+
     def load(self) -> Catalog:
         """Read and validate the containers file (a CatalogError changes nothing)."""
-        return catalogs.load(self.path) if self.path else Catalog.empty()
+        return catalogs.load(self.path, self.nodes) if self.path else Catalog.empty()
 
     def adopt(self, catalog: Catalog, *, strategy: str = "on_release") -> Reload:
         """Make `catalog` the one in force: a row for each new container, its pool for each

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from bunkhouse.config import NodeLimits, PoolSettings
+from bunkhouse.fleet.catalog import NodePoolSpec
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,19 @@ class Pool:
     def __post_init__(self):
         if self.max_size < self.size:
             object.__setattr__(self, "max_size", self.size)
+
+    def with_entry(self, entry: NodePoolSpec | None) -> Pool:
+        """This pool (made of the settings) as the containers file's ssh_node entry says; what
+        the entry leaves out keeps the settings' value."""
+        if entry is None:
+            return self
+        size = entry.min if entry.min is not None else self.size
+        limits = self.template.limits
+        limits = replace(limits, cpus=entry.cpus if entry.cpus is not None else limits.cpus,
+                         memory=entry.memory or limits.memory, pids=entry.pids or limits.pids)
+        return replace(self, template=replace(self.template, limits=limits), size=size,
+                       max_size=entry.max if entry.max is not None else max(size, self.max_size),
+                       idle_seconds=entry.idle_seconds if entry.idle_seconds is not None else self.idle_seconds)
 
     @property
     def probe_host(self) -> str:

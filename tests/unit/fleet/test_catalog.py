@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bunkhouse.fleet.catalog import CatalogError, load
+from bunkhouse.fleet.catalog import CatalogError, NodeBounds, NodePoolSpec, load
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "containers.example.yml"
 POOLS = {"hot": {"ttl_seconds": 0}, "warm": {"ttl_seconds": 60, "health_check_interval": 5},
@@ -83,3 +83,41 @@ def test_a_fault_is_refused_naming_its_place(tmp_path, document, says):
 def test_a_missing_file_is_refused(tmp_path):
     with pytest.raises(CatalogError, match="cannot be read"):
         load(tmp_path / "nowhere.yml")
+
+
+NODES = NodeBounds("default", max_members=20)
+
+
+def node_entry(**fields):
+    return {"name": "default", "kind": "ssh_node", "pool": "hot", **fields}
+
+
+def test_the_ssh_node_entry_carries_the_node_pools_size_and_limits(tmp_path):
+    catalog = load(write(tmp_path, {"pools": POOLS, "containers": [
+        node_entry(min=2, max=6, idle_seconds=30, limits={"memory": "512m"}), entry()]}), NODES)
+    assert catalog.node_pool == NodePoolSpec("default", "hot", 2, 6, 30, None, "512m", None)
+    assert set(catalog.containers) == {"tool"}  # it is no named container
+
+
+@pytest.mark.parametrize(("fields", "says"), [
+    ({"name": "lab"}, "containers[0] (lab): name: the SSH node pool is 'default' (BUNKHOUSE_POOL)"),
+    ({"kind": "ssh"}, "containers[0] (default): kind: unknown kind 'ssh'"),
+    ({"pool": "warm"}, "containers[0] (default): pool: the SSH node pool is hot"),
+    ({"min": 5, "max": 3}, "containers[0] (default): min: 5 is above max 3"),
+    ({"max": 21}, "containers[0] (default): max: the SSH port range"),
+    ({"min": 0}, "containers[0] (default): min:"),
+    ({"limits": {"memory": "lots"}}, "containers[0] (default): limits.memory: must be a size"),
+    ({"ports": [22]}, "containers[0] (default): ports: unknown field"),
+])
+def test_a_bad_ssh_node_entry_is_refused_with_its_place(tmp_path, fields, says):
+    path = write(tmp_path, {"pools": POOLS, "containers": [node_entry(**fields)]})
+    with pytest.raises(CatalogError) as refused:
+        load(path, NODES)
+    assert says in str(refused.value) and str(path) in str(refused.value)
+
+
+def test_min_and_max_belong_to_the_ssh_node_entry_only(tmp_path):
+    with pytest.raises(CatalogError, match=r"containers\[0\] \(tool\): max: min and max are for exclusive members"):
+        load(write(tmp_path, {"pools": POOLS, "containers": [entry(max=3)]}), NODES)
+    with pytest.raises(CatalogError, match=r"containers\[1\] \(default\): kind: a second ssh_node entry"):
+        load(write(tmp_path, {"pools": POOLS, "containers": [node_entry(), node_entry()]}), NODES)

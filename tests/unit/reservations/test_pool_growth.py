@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import yaml
 from sqlalchemy import delete
 
 from bunkhouse.config import Config
@@ -110,3 +111,35 @@ def test_a_held_node_beyond_the_min_is_never_removed(growing_app, api, fake_runn
     growing_app.extensions["bunkhouse.fleet"].clock = lambda: utcnow() + timedelta(hours=1)
     assert sizing(growing_app).keep_size() == {"made": [], "removed": []}
     assert len(rows(growing_app)) == 3
+
+
+def node_pool_file(path, **entry) -> str:
+    path.write_text(yaml.safe_dump({"pools": {"hot": {"ttl_seconds": 0}},
+                                    "containers": [{"name": "unit", "kind": "ssh_node", "pool": "hot", **entry}]}))
+    return str(path)
+
+
+def test_the_containers_files_ssh_node_entry_sizes_the_pool_and_a_reload_changes_it(tmp_path, database_url,
+                                                                                  fake_runner, engine):
+    path = tmp_path / "containers.yml"
+    node_pool_file(path, min=1, max=3, limits={"memory": "512m"})
+    config = Config.from_environ(unit_environment(tmp_path, database_url, BUNKHOUSE_CONTAINERS_FILE=str(path),
+                                                  BUNKHOUSE_NODE_CPUS="0.75"))
+    app = make_app(config, fake_runner, engine, nodes=2)
+    fake_runner.on_run = engine.apply_node_run
+    try:
+        api, fleet = Api(app.test_client()), app.extensions["bunkhouse.fleet"]
+        limits = fleet.pool.template.limits
+        # The entry's values, and the settings' where it says nothing.
+        assert (fleet.pool.size, fleet.pool.max_size, limits.memory, limits.cpus) == (1, 3, "512m", 0.75)
+        assert fleet.pool.variables()["pool_node_memory"] == "512m"
+        assert reserve(api, count=3).status == 201  # 2 free, 1 made: the entry's max allows it
+        node_pool_file(path, min=1, max=2)
+        assert api.post("/api/v1/containers/reload-config").status == 200
+        assert (fleet.pool.max_size, fleet.pool.template.limits.memory) == (2, "1g")
+        node_pool_file(path, min=1, max=2, limits={"memory": "huge"})
+        refused = api.post("/api/v1/containers/reload-config")
+        assert refused.status == 400 and "limits.memory" in refused.body["error"]["message"]
+        assert fleet.pool.max_size == 2  # the file in force stays
+    finally:
+        close(app)
