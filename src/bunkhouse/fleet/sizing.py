@@ -82,9 +82,8 @@ class PoolSizing:
         indexes = [index for index in range(1, fleet.pool.max_size + 1) if index not in used][:wanted]
         if not indexes:
             return []
-        result = fleet.runner.run("pool_provision.yml", fleet.pool.variables(
-            pool_node_state="started", pool_node_indexes=indexes), purpose=purpose)
         names = [fleet.pool.member_name(index) for index in indexes]
+        result = fleet.runner.run("pool_provision.yml", fleet.pool.some_members(names, "started"), purpose=purpose)
         made = [name for name in names if fleet.remade(result, name)]
         for name in names:
             START_DURATION.labels("node", "cold", SUCCESS if name in made else FAILURE).observe(result.duration)
