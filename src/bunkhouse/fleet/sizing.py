@@ -4,7 +4,8 @@ been free for Pool.idle_seconds. Every change is one pool_provision.yml run for 
 it makes or removes; a run that makes members makes them in parallel (each node is a host of it).
 
 Only the primary process, once started, runs it (core/primary.py); the lock keeps two claims
-short of members at once from both making them.
+short of members at once from both making them, and the idle removal from taking members made for
+a claim before it claims them.
 """
 
 from __future__ import annotations
@@ -33,7 +34,12 @@ ACTOR = "pool"
 class PoolSizing:
     def __init__(self, fleet: Fleet):
         self.fleet = fleet
-        self._changing = threading.Lock()
+        # Held by each change of the pool's size, and by a claim between making room and taking it.
+        self._changing = threading.RLock()
+
+    def held(self) -> threading.RLock:
+        """`with sizing.held():` no member is made or removed by anyone else meanwhile."""
+        return self._changing
 
     def make_room(self, count: int) -> list[str]:
         """Make members until `count` are free, in one run, and return the new ones' names (none

@@ -55,19 +55,29 @@ class Claims:
 
     def open(self, ask: Ask) -> list[str]:
         """The names of the nodes claimed for the new reservation (state provisioning)."""
-        for _ in range(CLAIM_ROUNDS - 1 if self.sizing else 0):
-            try:
-                return self._claim(ask)
-            except Conflict as error:
-                if error.code != "pool_exhausted":
-                    raise
-            if self.sizing.make_room(ask.count):
-                self._grown.add(ask.id)
         try:
             return self._claim(ask)
+        except Conflict as error:
+            if error.code != "pool_exhausted" or self.sizing is None:
+                raise
+        try:
+            return self._claim_made(ask)
         except Exception:
             self._grown.discard(ask.id)
             raise
+
+    def _claim_made(self, ask: Ask) -> list[str]:
+        for attempt in range(CLAIM_ROUNDS):
+            # The pool's size held still: nothing removes the nodes made for this claim before it takes them.
+            with self.sizing.held():
+                if self.sizing.make_room(ask.count):
+                    self._grown.add(ask.id)
+                try:
+                    return self._claim(ask)
+                except Conflict as error:
+                    if error.code != "pool_exhausted" or attempt == CLAIM_ROUNDS - 1:
+                        raise
+        raise AssertionError("the last round returns or raises")
 
     def launch_of(self, reservation_id: str) -> str:
         """hot: its nodes were free when asked; cold: they were made for it. Asked once."""
