@@ -52,7 +52,9 @@ class Bench:
         (self.instance / "containers.yml").write_text(yaml.safe_dump(FILE))
         self.server = Server(self.instance, pool="benchprof", pool_size=3, ssh_port_first=24501,
                              BUNKHOUSE_CONTAINERS_FILE=str(self.instance / "containers.yml"),
-                             BUNKHOUSE_CONTAINERS_ROUND_SECONDS="1", BUNKHOUSE_MONITOR_INTERVAL="0")
+                             BUNKHOUSE_CONTAINERS_ROUND_SECONDS="1", BUNKHOUSE_MONITOR_INTERVAL="0",
+                             # Room for one node made on demand, removed as soon as it is free again.
+                             BUNKHOUSE_POOL_MAX="4", BUNKHOUSE_POOL_IDLE_SECONDS="0", BUNKHOUSE_SWEEP_INTERVAL="1")
         self.api = self.server.api
 
     def __enter__(self) -> Bench:
@@ -126,6 +128,25 @@ class Bench:
         return statistics.median(latencies)
 
 
+    def one_node_made_on_demand(self, repeat: int) -> float:
+        """Median seconds of a 1-node reservation while the pool's 3 kept nodes are all held."""
+        held = reserve(self.api, "held", "held-pw-1234", count=3, duration=30)
+        assert held.status == 201, held.body
+        latencies = []
+        for attempt in range(repeat):
+            deadline = time.monotonic() + 60
+            while len(self.api.get("/api/v1/nodes").body["nodes"]) > 3:  # the last one made is removed
+                assert time.monotonic() < deadline, "the node made on demand was never removed"
+                time.sleep(0.2)
+            started = time.monotonic()
+            answer = reserve(self.api, f"cold{attempt}", "cold-pw-1234", count=1, duration=30)
+            latencies.append(time.monotonic() - started)
+            assert answer.status == 201, answer.body
+            self.api.delete(f"/api/v1/reservations/{answer.body['id']}")
+        self.api.delete(f"/api/v1/reservations/{held.body['id']}")
+        return statistics.median(latencies)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, default=PROJECT_DIR / "bench" / "results" / "profiles.json")
@@ -144,6 +165,7 @@ def main() -> int:
         figures["prepare from cold (no container) to ready, median s"] = bench.prepare_until_ready(
             "cold", "bench_cold", "absent", 3)
         figures["reserve 1 node from the hot node pool, median s"] = bench.one_node_reservation(5)
+        figures["reserve 1 node made on demand (none free, below max), median s"] = bench.one_node_made_on_demand(3)
 
     report(figures, args.json, digits=3)
     return 0
