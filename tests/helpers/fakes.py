@@ -41,7 +41,8 @@ class FakeRunner:
         # A batch playbook picks its hosts from its changes, as the real one does.
         hosts = sorted((variables or {}).get("bunkhouse_account_ops", {})) or list(limit or [])
         # pool_provision.yml: each node is a host of its own.
-        nodes = self._node_hosts(variables or {}) if str(playbook) == "pool_provision.yml" else []
+        nodes = self._node_hosts(variables or {}) if str(playbook) == "pool_provision.yml" \
+            and (variables or {}).get("pool_node_state") != "absent" else []
         hosts += nodes
         bad = self.failing_hosts | self.refusing_hosts
         failed = tuple(sorted(host for host in hosts if host in bad))

@@ -103,6 +103,8 @@ class NodeBounds:
 
     name: str
     max_members: int
+    # The pool's min when the entry gives none (BUNKHOUSE_POOL_SIZE).
+    default_min: int = 1
 
 
 @dataclass(frozen=True)
@@ -270,6 +272,9 @@ def _node_pool(section: list, pools: dict[str, PoolSpec], path: Path, nodes: Nod
         low, high = data.get("min"), data.get("max")
         if low is not None and high is not None and low > high:
             raise CatalogError(f"{place}: min: {low} is above max {high}")
+        if nodes is not None and high is not None and high < (low or nodes.default_min):
+            raise CatalogError(f"{place}: max: {high} is below the pool's min {low or nodes.default_min}"
+                               + ("" if low else " (BUNKHOUSE_POOL_SIZE)"))
         if nodes is not None and (high or low or 0) > nodes.max_members:
             raise CatalogError(f"{place}: max: the SSH port range (BUNKHOUSE_SSH_PORT_FIRST..LAST) holds"
                                f" {nodes.max_members} nodes")

@@ -51,6 +51,9 @@ class Fleet:
         self.settings_pool = pool
         self.clock = clock
         self._lost_listeners: list[LostListener] = []
+        # A pool_provision.yml run of this process checked the engine (image, network, firewall
+        # chains) and the engine has not been down since: runs on some members skip those checks.
+        self.engine_checked = False
         # The user and group names of the node image, read from a clean free member (sync()):
         # no tenant account may take one.
         self.image_names: frozenset[str] = frozenset()
@@ -97,6 +100,17 @@ class Fleet:
         result = self.runner.run("pool_provision.yml", self.pool.variables(), purpose="provision")
         if not result.ok:
             log.error("provisioning the pool failed:\n%s", result.stdout_tail)
+        self.engine_checked = result.ok
+        return result
+
+    def change_members(self, names: list[str], state: str, *, purpose: str) -> RunResult:
+        """One pool_provision.yml run on these members (made, recreated or removed); a run that
+        checked the engine too (none had since it answered again) lets the next ones skip it."""
+        checked = self.engine_checked
+        result = self.runner.run("pool_provision.yml", self.pool.some_members(names, state, engine_checked=checked),
+                                 purpose=purpose)
+        if result.ok and not checked and state != "absent":  # a removal checks no network
+            self.engine_checked = True
         return result
 
     def sync(self) -> dict[str, list[str]]:
@@ -191,7 +205,7 @@ class Fleet:
         """Recreate these members from the image in one pool_provision.yml run, whatever they
         hold; returns the run and each member's new host keys (empty for one whose recreation
         failed or whose keys could not be read). Their states are the caller's to change."""
-        result = self.runner.run("pool_provision.yml", self.pool.some_members(names, "recreated"), purpose=purpose)
+        result = self.change_members(names, "recreated", purpose=purpose)
         keys = {name: self._host_keys(name) if self.remade(result, name) else {} for name in names}
         for name in names:
             START_DURATION.labels("node", "cold", SUCCESS if keys[name] else FAILURE).observe(result.duration)

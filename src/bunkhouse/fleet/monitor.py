@@ -69,6 +69,8 @@ class Monitor:
         except (OSError, RuntimeError) as error:
             log.warning("monitor round skipped: the Docker engine does not answer (%s)", error)
             self._engine_was_down = True
+            # It may come back without the pool's network or firewall chains: check them again.
+            fleet.engine_checked = False
             return outcome
         if self._engine_was_down:
             # The engine is back, and restarting its containers: judge them next round.

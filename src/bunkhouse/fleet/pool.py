@@ -109,12 +109,12 @@ class Pool:
     def member_name(self, index: int) -> str:
         return f"{self.prefix}{index}"
 
-    def some_members(self, names: list[str], state: str) -> dict:
+    def some_members(self, names: list[str], state: str, *, engine_checked: bool = False) -> dict:
         """pool_provision.yml's variables for these members only, wherever they are in the pool.
-        The engine was made ready for the pool (image, network, firewall) when the service
-        started: this run skips checking it, about 5 s of every recreation or growth."""
+        engine_checked: a run of this process made the engine ready for the pool (image,
+        network, firewall) since it last answered again: this run skips checking it, about 5 s."""
         return self.variables(pool_node_state=state, pool_node_indexes=sorted(index_of(name) for name in names),
-                              pool_node_network_ready=True, node_image_ready=True)
+                              pool_node_network_ready=engine_checked, node_image_ready=engine_checked)
 
 
 def index_of(name: str) -> int:

@@ -29,6 +29,7 @@ from bunkhouse.fleet.pool import index_of
 log = logging.getLogger(__name__)
 
 ACTOR = "pool"
+_OUT = (S.QUARANTINED, S.DISABLED)
 
 
 class PoolSizing:
@@ -69,9 +70,11 @@ class PoolSizing:
         fleet.role.require_acting()
         with self._changing:
             rows = self._rows()
-            made = self._make(rows, fleet.pool.size - len(rows), purpose="top_up") if len(rows) < fleet.pool.size \
-                else []
-            removed = self._remove_idle(rows) if len(rows) > fleet.pool.size else []
+            # Quarantined and disabled members hold their numbers but serve nobody.
+            usable = sum(1 for state in rows.values() if state not in _OUT)
+            wanted = min(fleet.pool.size - usable, fleet.pool.max_size - len(rows))
+            made = self._make(rows, wanted, purpose="top_up") if wanted > 0 else []
+            removed = self._remove_idle(rows, usable - fleet.pool.size) if usable > fleet.pool.size else []
         return {"made": made, "removed": removed}
 
     # ---- helpers ------------------------------------------------------------------------
@@ -82,14 +85,20 @@ class PoolSizing:
                                         .where(Container.pool == self.fleet.pool.name)).all())
 
     def _make(self, rows: dict[str, str], wanted: int, *, purpose: str) -> list[str]:
-        """Make `wanted` members at the lowest free numbers; record those that came up free."""
+        """Make `wanted` members at the lowest free numbers; record those that came up free. They
+        are made as new containers (recreated): a number without a row is nobody's, and a
+        container left there (a removal that failed) is not trusted."""
         fleet = self.fleet
         used = {index_of(name) for name in rows}
         indexes = [index for index in range(1, fleet.pool.max_size + 1) if index not in used][:wanted]
         if not indexes:
             return []
         names = [fleet.pool.member_name(index) for index in indexes]
-        result = fleet.runner.run("pool_provision.yml", fleet.pool.some_members(names, "started"), purpose=purpose)
+        try:
+            result = fleet.change_members(names, "recreated", purpose=purpose)
+        except RuntimeError as error:  # the runner refuses new runs: the service is stopping
+            raise Unavailable(f"{error}: nothing was reserved", code="stopping",
+                              headers={"Retry-After": RETRY_AFTER}) from None
         made = [name for name in names if fleet.remade(result, name)]
         for name in names:
             START_DURATION.labels("node", "cold", SUCCESS if name in made else FAILURE).observe(result.duration)
@@ -102,19 +111,19 @@ class PoolSizing:
                 events.record(session, "pool_grown", ACTOR, detail={"nodes": added, "purpose": purpose})
         return added
 
-    def _remove_idle(self, rows: dict[str, str]) -> list[str]:
-        """Remove the members beyond min that have been free idle_seconds, highest numbers first."""
+    def _remove_idle(self, rows: dict[str, str], extra: int) -> list[str]:
+        """Remove up to `extra` members that have been free idle_seconds, highest numbers first."""
         fleet = self.fleet
         pool = fleet.pool
         free = sorted((name for name, state in rows.items() if state == S.FREE), key=index_of, reverse=True)
-        candidates = free[:len(rows) - pool.size]
+        candidates = free[:extra]
         if not candidates:
             return []
         with fleet.database.write() as session:
             gone = transitions.retire(session, candidates, actor=ACTOR,
                                       free_since=fleet.clock() - timedelta(seconds=pool.idle_seconds))
         if gone:
-            result = fleet.runner.run("pool_provision.yml", pool.some_members(gone, "absent"), purpose="shrink")
+            result = fleet.change_members(gone, "absent", purpose="shrink")
             if not result.ok:
                 # Their rows are gone, so nobody is handed them; the next start's sync finds them.
                 log.warning("removing idle nodes %s failed (run %s %s)", gone, result.ident, result.status)

@@ -106,12 +106,13 @@ class ReservationService:
         rolled_back: list[str] = []
         with self.database.write() as session:
             reservation = _locked(session, reservation_id)
+            launch = self.claims.launch_of(reservation_id)
             if reservation.state != R.PROVISIONING:
                 log.warning("reservation %s is %s, not provisioning: its account run's outcome is ignored",
                             reservation_id, reservation.state)
                 return
             username, ends_at = reservation.username, reservation.ends_at
-            _observe_claim(reservation, bool(group.failed_hosts), self.clock(), self.claims.launch_of(reservation_id))
+            _observe_claim(reservation, bool(group.failed_hosts), self.clock(), launch)
             if not group.failed_hosts:
                 transitions.hold(session, reservation_id)
                 reservation.state = R.ACTIVE

@@ -85,7 +85,7 @@ def test_a_missing_file_is_refused(tmp_path):
         load(tmp_path / "nowhere.yml")
 
 
-NODES = NodeBounds("default", max_members=20)
+NODES = NodeBounds("default", max_members=20, default_min=5)
 
 
 def node_entry(**fields):
@@ -105,6 +105,7 @@ def test_the_ssh_node_entry_carries_the_node_pools_size_and_limits(tmp_path):
     ({"pool": "warm"}, "containers[0] (default): pool: the SSH node pool is hot"),
     ({"min": 5, "max": 3}, "containers[0] (default): min: 5 is above max 3"),
     ({"max": 21}, "containers[0] (default): max: the SSH port range"),
+    ({"max": 3}, "containers[0] (default): max: 3 is below the pool's min 5 (BUNKHOUSE_POOL_SIZE)"),
     ({"min": 0}, "containers[0] (default): min:"),
     ({"limits": {"memory": "lots"}}, "containers[0] (default): limits.memory: must be a size"),
     ({"ports": [22]}, "containers[0] (default): ports: unknown field"),

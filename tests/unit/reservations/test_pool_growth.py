@@ -4,6 +4,7 @@ a 409; the nodes beyond the min are removed once idle, and the pool is topped up
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -57,7 +58,8 @@ def test_a_reservation_beyond_the_free_nodes_waits_for_new_ones_made_in_one_run(
     assert answer.status == 201, answer.body
     # One node was free: exactly one more was made, at the lowest free number, in one run.
     made, = fake_runner.provision_calls()
-    assert (made["pool_node_state"], made["pool_node_indexes"]) == ("started", [3])
+    # Made as new containers: a number nobody holds may still have a container nobody trusts.
+    assert (made["pool_node_state"], made["pool_node_indexes"]) == ("recreated", [3])
     assert sorted(node["name"] for node in answer.body["nodes"]) == ["node-2", "node-3"]
     assert rows(growing_app) == {"node-1": S.RESERVED, "node-2": S.RESERVED, "node-3": S.RESERVED}
     events = api.get("/api/v1/events?kind=pool_grown").body["events"]
@@ -143,3 +145,49 @@ def test_the_containers_files_ssh_node_entry_sizes_the_pool_and_a_reload_changes
         assert fleet.pool.max_size == 2  # the file in force stays
     finally:
         close(app)
+
+
+def test_the_idle_removal_waits_while_a_claim_takes_the_nodes_made_for_it(growing_app, api, fake_runner, engine):
+    # The idle removal (idle at once: the clock is an hour on) starts once room is made (the new
+    # node recorded free) and before the reservation claims it; it must wait for the claim.
+    fleet, pool = growing_app.extensions["bunkhouse.fleet"], sizing(growing_app)
+    fleet.clock = lambda: utcnow() + timedelta(hours=1)
+    assert reserve(api, username="alice", count=2).status == 201
+    removal: dict = {}
+    make_room = pool.make_room
+
+    def make_room_then_remove(count):
+        made = make_room(count)
+        if "thread" not in removal:
+            removal["thread"] = threading.Thread(target=lambda: removal.update(done=pool.keep_size()))
+            removal["thread"].start()
+            removal["thread"].join(0.5)  # without the claim's hold it is done by now, node-3 removed
+        return made
+
+    pool.make_room = make_room_then_remove
+    answer = reserve(api, username="bob", count=1)
+    assert answer.status == 201, answer.body
+    removal["thread"].join(10)
+    assert removal["done"] == {"made": [], "removed": []}
+    assert rows(growing_app)["node-3"] == S.RESERVED
+
+
+def test_runs_on_some_nodes_skip_the_engine_checks_only_once_this_process_made_them(growing_app, api, fake_runner):
+    fleet = growing_app.extensions["bunkhouse.fleet"]
+    assert reserve(api, username="alice", count=3).status == 201  # node-3 made: the engine not yet checked
+    assert reserve(api, username="bob", count=1).status == 201  # node-4: the last run checked it
+    first, second = fake_runner.provision_calls()
+    assert (first["pool_node_network_ready"], first["node_image_ready"]) == (False, False)
+    assert (second["pool_node_network_ready"], second["node_image_ready"]) == (True, True)
+    # The engine went away: it may be back without the pool's network or firewall chains.
+    growing_app.extensions["bunkhouse.lifecycle"].monitor.fleet.engine.down = True
+    growing_app.extensions["bunkhouse.lifecycle"].monitor.round()
+    assert fleet.engine_checked is False
+
+
+def test_quarantined_nodes_do_not_count_towards_the_min(growing_app, api, fake_runner):
+    fleet = growing_app.extensions["bunkhouse.fleet"]
+    assert fleet.quarantine("node-2", "probe: broken", actor="test", expected_state=S.FREE, expected_holder=None)
+    # One usable node of a min of 2: one more is made (node-3), node-2 keeps its number.
+    assert sizing(growing_app).keep_size() == {"made": ["node-3"], "removed": []}
+    assert rows(growing_app) == {"node-1": S.FREE, "node-2": S.QUARANTINED, "node-3": S.FREE}
