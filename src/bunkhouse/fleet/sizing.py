@@ -74,7 +74,7 @@ class PoolSizing:
             usable = sum(1 for state in rows.values() if state not in _OUT)
             wanted = min(fleet.pool.size - usable, fleet.pool.max_size - len(rows))
             made = self._make(rows, wanted, purpose="top_up") if wanted > 0 else []
-            removed = self._remove_idle(rows, usable - fleet.pool.size) if usable > fleet.pool.size else []
+            removed = self._remove_idle(usable - fleet.pool.size) if usable > fleet.pool.size else []
         return {"made": made, "removed": removed}
 
     # ---- helpers ------------------------------------------------------------------------
@@ -111,17 +111,20 @@ class PoolSizing:
                 events.record(session, "pool_grown", ACTOR, detail={"nodes": added, "purpose": purpose})
         return added
 
-    def _remove_idle(self, rows: dict[str, str], extra: int) -> list[str]:
+    def _remove_idle(self, extra: int) -> list[str]:
         """Remove up to `extra` members that have been free idle_seconds, highest numbers first."""
         fleet = self.fleet
         pool = fleet.pool
-        free = sorted((name for name, state in rows.items() if state == S.FREE), key=index_of, reverse=True)
-        candidates = free[:extra]
+        free_since = fleet.clock() - timedelta(seconds=pool.idle_seconds)
+        with fleet.database.read() as session:
+            # Only the idle ones: a free node in use again and again does not shield idle ones.
+            idle = session.scalars(select(Container.name).where(
+                Container.pool == pool.name, Container.state == S.FREE, Container.updated_at <= free_since)).all()
+        candidates = sorted(idle, key=index_of, reverse=True)[:extra]
         if not candidates:
             return []
         with fleet.database.write() as session:
-            gone = transitions.retire(session, candidates, actor=ACTOR,
-                                      free_since=fleet.clock() - timedelta(seconds=pool.idle_seconds))
+            gone = transitions.retire(session, candidates, actor=ACTOR, free_since=free_since)
         if gone:
             result = fleet.change_members(gone, "absent", purpose="shrink")
             if not result.ok:

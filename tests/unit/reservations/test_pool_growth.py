@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 import yaml
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 
 from bunkhouse.config import Config
 from bunkhouse.core.model import utcnow
@@ -191,3 +191,17 @@ def test_quarantined_nodes_do_not_count_towards_the_min(growing_app, api, fake_r
     # One usable node of a min of 2: one more is made (node-3), node-2 keeps its number.
     assert sizing(growing_app).keep_size() == {"made": ["node-3"], "removed": []}
     assert rows(growing_app) == {"node-1": S.FREE, "node-2": S.QUARANTINED, "node-3": S.FREE}
+
+
+def test_a_recently_freed_high_node_does_not_shield_an_idle_lower_one(growing_app, api, fake_runner):
+    first = reserve(api, username="alice", count=4).body  # nodes 1-4: 3 and 4 made for it
+    assert api.delete(f"/api/v1/reservations/{first['id']}").status == 200
+    fleet = growing_app.extensions["bunkhouse.fleet"]
+    later = utcnow() + timedelta(seconds=61)
+    # node-4 is freed again just now (used and released); the others have been idle for 61 s, and
+    # two of them go (any two: the numbers are alike), highest first.
+    with growing_app.extensions["bunkhouse.database"].write() as session:
+        session.execute(update(Container).where(Container.name == "node-4").values(updated_at=later))
+    fleet.clock = lambda: later
+    assert sizing(growing_app).keep_size() == {"made": [], "removed": ["node-2", "node-3"]}
+    assert set(rows(growing_app)) == {"node-1", "node-4"}
