@@ -131,9 +131,8 @@ class Fleet:
                 row = known.get(name)
                 if row is None:
                     usable = info.running and info.port
-                    row = Container(name=name, pool=pool.name, template=pool.template.name, engine=self.engine.name,
-                                    port=info.port or 0, state=S.FREE if usable else S.QUARANTINED,
-                                    state_reason=None if usable else "container not running")
+                    row = self._new_member(name, info.port or 0, S.FREE if usable else S.QUARANTINED,
+                                           state_reason=None if usable else "container not running")
                     session.add(row)
                     added.append(name)
                 if keys.get(name):
@@ -162,18 +161,24 @@ class Fleet:
         except (OSError, RuntimeError) as error:
             log.warning("could not read the new nodes %s from the engine: %s", names, error)
             return []
+        # Asked of the engine before the write transaction opens: no docker exec holds it.
+        keys = {name: self._host_keys(name) for name in names
+                if (info := found.get(name)) is not None and info.running and info.port}
         added = []
         with self.database.write() as session:
             known = set(session.scalars(select(Container.name).where(Container.name.in_(names))))
             for name in names:
-                info = found.get(name)
-                keys = self._host_keys(name) if info is not None and info.running and info.port else {}
-                if name in known or not keys:
+                if name in known or not keys.get(name):
                     continue
-                session.add(Container(name=name, pool=pool.name, template=pool.template.name, engine=self.engine.name,
-                                      port=info.port, state=S.FREE, host_keys=keys))
+                session.add(self._new_member(name, found[name].port, S.FREE, host_keys=keys[name]))
                 added.append(name)
         return added
+
+    def _new_member(self, name: str, port: int, state: str, **fields) -> Container:
+        """The row of a member found on (or just made on) this fleet's engine."""
+        pool = self.pool
+        return Container(name=name, pool=pool.name, template=pool.template.name, engine=self.engine.name, port=port,
+                         state=state, **fields)
 
     def _read_image_names(self, free: list[str]) -> None:
         for name in free[:1]:
@@ -207,9 +212,14 @@ class Fleet:
         failed or whose keys could not be read). Their states are the caller's to change."""
         result = self.change_members(names, "recreated", purpose=purpose)
         keys = {name: self._host_keys(name) if self.remade(result, name) else {} for name in names}
-        for name in names:
-            START_DURATION.labels("node", "cold", SUCCESS if keys[name] else FAILURE).observe(result.duration)
+        self.observe_starts(result, names, [name for name in names if keys[name]])
         return result, keys
+
+    @staticmethod
+    def observe_starts(result: RunResult, names: list[str], made: list[str]) -> None:
+        """Each node the run was to make counts as a cold start of the run's duration, made or not."""
+        for name in names:
+            START_DURATION.labels("node", "cold", SUCCESS if name in made else FAILURE).observe(result.duration)
 
     def node_host(self, name: str) -> str:
         """The host a member is in a pool_provision.yml run: each node is a host of its own

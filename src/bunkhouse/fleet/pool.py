@@ -70,7 +70,7 @@ class Pool:
         limits = replace(limits, cpus=entry.cpus if entry.cpus is not None else limits.cpus,
                          memory=entry.memory or limits.memory, pids=entry.pids or limits.pids)
         return replace(self, template=replace(self.template, limits=limits), size=size,
-                       max_size=entry.max if entry.max is not None else max(size, self.max_size),
+                       max_size=entry.max if entry.max is not None else self.max_size,  # at least size: __post_init__
                        idle_seconds=entry.idle_seconds if entry.idle_seconds is not None else self.idle_seconds)
 
     @property

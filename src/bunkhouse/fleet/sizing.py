@@ -18,7 +18,6 @@ from sqlalchemy import select
 
 from bunkhouse.core import events
 from bunkhouse.core.errors import Conflict, Unavailable
-from bunkhouse.core.metrics import FAILURE, START_DURATION, SUCCESS
 from bunkhouse.core.primary import RETRY_AFTER
 from bunkhouse.fleet import transitions
 from bunkhouse.fleet.fleet import Fleet
@@ -100,8 +99,7 @@ class PoolSizing:
             raise Unavailable(f"{error}: nothing was reserved", code="stopping",
                               headers={"Retry-After": RETRY_AFTER}) from None
         made = [name for name in names if fleet.remade(result, name)]
-        for name in names:
-            START_DURATION.labels("node", "cold", SUCCESS if name in made else FAILURE).observe(result.duration)
+        fleet.observe_starts(result, names, made)
         if len(made) < len(names):
             log.warning("making nodes %s failed: %s", sorted(set(names) - set(made)),
                         "; ".join(result.host_errors.values()) or result.status)
