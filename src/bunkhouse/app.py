@@ -109,6 +109,7 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
                         settings.host_timeout, Retention(database, config.retention)),
         profile_jobs=ProfileJobs(scheduler, profiles, named, config.containers.round_seconds))
     lifecycle.profile_jobs.read_file()
+    profiles.reload_listeners.append(lifecycle.jobs.after_reload)
     users, tokens = ApiUsers(database, config.auth), Tokens(database, config.auth)
     app.extensions.update({
         "bunkhouse.database": database, "bunkhouse.fleet": fleet, "bunkhouse.reservations": service,

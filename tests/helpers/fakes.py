@@ -120,6 +120,8 @@ class FakeEngine:
     def __init__(self, names=()):
         self.running: dict[str, bool] = {name: True for name in names}
         self.ports: dict[str, int] = {}
+        # Each node's label bunkhouse.digest, as the run that made it gave it (none: unknown).
+        self.digests: dict[str, str] = {}
         self.down = False
         self.bad_ssh: set[str] = set()
         # Named containers (the containers file's), as pool_member.yml runs leave them ...
@@ -158,6 +160,7 @@ class FakeEngine:
             else:
                 self.running[name] = True
                 self.ports[name] = variables["pool_node_ssh_port_first"] + index - 1
+                self.digests[name] = variables.get("pool_node_labels", {}).get("bunkhouse.digest", "")
 
     def answers(self, timeout: float = 2.0) -> bool:
         return not self.down
@@ -168,7 +171,8 @@ class FakeEngine:
     def containers(self, pool: str, port: int = 22) -> list[ContainerInfo]:
         if self.down:
             raise RuntimeError("Cannot connect to the Docker daemon")
-        return [ContainerInfo(name, self.ports.get(name), running) for name, running in self.running.items()]
+        return [ContainerInfo(name, self.ports.get(name), running, self.digests.get(name, ""))
+                for name, running in self.running.items()]
 
     def host_keys(self, name: str) -> dict[str, str]:
         return {"ED25519": f"SHA256:new-{name}"}

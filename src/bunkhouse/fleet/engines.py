@@ -29,6 +29,8 @@ class ContainerInfo:
     name: str
     port: int | None  # the published main port (22/tcp for an SSH node)
     running: bool
+    # What it was made of (label bunkhouse.digest, Pool.digest); empty when it has none.
+    digest: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,8 @@ class EngineClient:
         for line in done.stdout.splitlines():
             row = json.loads(line)
             found.append(ContainerInfo(name=row["Names"].split(",")[0], port=_published(row.get("Ports", ""), port),
-                                       running=row.get("State") == "running"))
+                                       running=row.get("State") == "running",
+                                       digest=_labels(row).get("bunkhouse.digest", "")))
         return found
 
     def named_containers(self) -> dict[str, MemberInfo]:
@@ -120,7 +123,7 @@ class EngineClient:
         found = {}
         for line in done.stdout.splitlines():
             row = json.loads(line)
-            labels = dict(pair.split("=", 1) for pair in row.get("Labels", "").split(",") if "=" in pair)
+            labels = _labels(row)
             name = labels.get("bunkhouse.container")
             if not name:
                 continue
@@ -171,6 +174,11 @@ class EngineClient:
     def _docker(self, *args: str, timeout: float = 15.0) -> subprocess.CompletedProcess:
         return subprocess.run(["docker", "--host", self.engine.docker_host, *args], capture_output=True, text=True,
                               timeout=timeout, check=False)
+
+
+def _labels(row: dict) -> dict[str, str]:
+    """A `docker ps` row's labels ("a=1,b=2"; bunkhouse's own values hold no comma)."""
+    return dict(pair.split("=", 1) for pair in row.get("Labels", "").split(",") if "=" in pair)
 
 
 def _published(ports: str, port: int) -> int | None:

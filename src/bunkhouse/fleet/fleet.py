@@ -1,5 +1,6 @@
-"""The fleet of one pool: its members on the engine, provisioned, synced, recreated, taken out
-and put back; claims and releases go through transitions.py in the caller's transaction.
+"""The fleet of one pool: its members on the engine, provisioned, synced and recreated (an
+operator's hand on them is hands.py); claims and releases go through transitions.py in the
+caller's transaction.
 
 A product holds members by lease id (Container.holder) and listens for losses: when the
 monitor quarantines a member that was held, every listener of on_lost() is told (container,
@@ -13,10 +14,9 @@ import subprocess
 from collections.abc import Callable, Collection
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bunkhouse.core.db import Database
-from bunkhouse.core.errors import Conflict
 from bunkhouse.core.lookup import get_or_404
 from bunkhouse.core.metrics import FAILURE, START_DURATION, SUCCESS
 from bunkhouse.core.model import utcnow
@@ -24,7 +24,7 @@ from bunkhouse.core.primary import Role
 from bunkhouse.fleet import transitions
 from bunkhouse.fleet.catalog import NodePoolSpec
 from bunkhouse.fleet.engines import EngineClient
-from bunkhouse.fleet.models import IN_USE, Container
+from bunkhouse.fleet.models import Container
 from bunkhouse.fleet.models import ContainerState as S
 from bunkhouse.fleet.pool import Pool, natural_key
 from bunkhouse.runner.playbooks import Runner
@@ -139,6 +139,7 @@ class Fleet:
                     row.host_keys = keys[name]
                 if info.port:
                     row.port = info.port
+                row.spec_digest = info.digest or None
             session.flush()
             for name in known:
                 info = found.get(name)
@@ -170,7 +171,8 @@ class Fleet:
             for name in names:
                 if name in known or not keys.get(name):
                     continue
-                session.add(self._new_member(name, found[name].port, S.FREE, host_keys=keys[name]))
+                session.add(self._new_member(name, found[name].port, S.FREE, host_keys=keys[name],
+                                             spec_digest=found[name].digest or None))
                 added.append(name)
         return added
 
@@ -196,24 +198,43 @@ class Fleet:
     def recreate(self, name: str, *, actor: str) -> bool:
         """Bring a quarantined member back: recreate its container with Ansible (clean, new
         host keys, whatever it held), then free it. False if that failed."""
+        return name in self.recreate_all([name], actor=actor, purpose="recover")
+
+    def recreate_all(self, names: list[str], *, actor: str, purpose: str) -> list[str]:
+        """recreate() for several quarantined members in one run; returns those now free. The
+        others stay quarantined: the monitor counts the failure and backs off."""
         with self.database.read() as session:
-            row = session.scalar(select(Container).where(Container.name == name))
-            if row is None or row.state != S.QUARANTINED:
-                return False
-        result, keys = self.remake([name], purpose="recover")
-        if not result.ok or not keys.get(name):
-            return False  # still quarantined; the monitor counts the failure and backs off
+            names = list(session.scalars(select(Container.name).where(Container.name.in_(names),
+                                                                      Container.state == S.QUARANTINED)))
+        if not names:
+            return []
+        _, keys = self.remake(sorted(names, key=natural_key), purpose=purpose)
         with self.database.write() as session:
-            return transitions.recover(session, name, keys[name], actor=actor)
+            return [name for name, member_keys in keys.items()
+                    if member_keys and transitions.recover(session, name, member_keys, actor=actor)]
 
     def remake(self, names: list[str], *, purpose: str) -> tuple[RunResult, dict[str, dict[str, str]]]:
         """Recreate these members from the image in one pool_provision.yml run, whatever they
         hold; returns the run and each member's new host keys (empty for one whose recreation
-        failed or whose keys could not be read). Their states are the caller's to change."""
+        failed or whose keys could not be read). Their states are the caller's to change; each
+        one made is recorded as made from the pool's entry in force."""
+        digest = self.pool.digest
         result = self.change_members(names, "recreated", purpose=purpose)
         keys = {name: self._host_keys(name) if self.remade(result, name) else {} for name in names}
-        self.observe_starts(result, names, [name for name in names if keys[name]])
+        made = [name for name in names if keys[name]]
+        self.observe_starts(result, names, made)
+        if made:
+            with self.database.write() as session:
+                session.execute(update(Container).where(Container.name.in_(made)).values(spec_digest=digest))
         return result, keys
+
+    def stale_members(self) -> list[str]:
+        """Members made from an older entry (other limits or image): recreated once free
+        (fleet/sizing.py). One whose digest is unknown counts as fresh."""
+        with self.database.read() as session:
+            return sorted(session.scalars(select(Container.name).where(
+                Container.pool == self.pool.name, Container.spec_digest.is_not(None),
+                Container.spec_digest != self.pool.digest)), key=natural_key)
 
     @staticmethod
     def observe_starts(result: RunResult, names: list[str], made: list[str]) -> None:
@@ -237,29 +258,6 @@ class Fleet:
         except (OSError, subprocess.SubprocessError) as error:
             log.warning("reading the host keys of %s failed: %s", name, error)
             return {}
-
-    # ---- an operator's hand --------------------------------------------------------------
-
-    def disable(self, name: str, reason: str, *, actor: str) -> Container:
-        """Take a member out: it stays out whatever the monitor says."""
-        with self.database.write() as session:
-            row = get_or_404(session, Container, "node", "node_not_found", name=name)
-            if row.state in IN_USE:
-                raise Conflict(f"node {name} is in use ({row.state}) by {row.holder}: end that lease first",
-                               code="node_in_use", state=row.state, holder=row.holder)
-            if row.state != S.DISABLED:
-                transitions.disable(session, name, reason or "disabled by an admin", actor=actor)
-        return self.member(name)
-
-    def enable(self, name: str, *, actor: str) -> Container:
-        """Put a disabled member back: it is recreated clean first."""
-        self.role.require_acting()
-        with self.database.write() as session:
-            get_or_404(session, Container, "node", "node_not_found", name=name)
-            enabled = transitions.enable(session, name, actor=actor)
-        if enabled:
-            self.recreate(name, actor=actor)
-        return self.member(name)
 
     # ---- losses ----------------------------------------------------------------------------
 

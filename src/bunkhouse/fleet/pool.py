@@ -5,6 +5,8 @@ variables). The SSH node pool of reservations is the first pool, of the first te
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field, replace
 
@@ -74,6 +76,15 @@ class Pool:
                        idle_seconds=entry.idle_seconds if entry.idle_seconds is not None else self.idle_seconds)
 
     @property
+    def digest(self) -> str:
+        """What each member's container is made of (image, limits, sudo), as its label
+        bunkhouse.digest: a member labelled with another digest is stale, made from an older entry."""
+        limits = self.template.limits
+        made_of = {"image": self.template.image, "cpus": limits.cpus, "memory": limits.memory, "pids": limits.pids,
+                   "tmp": limits.tmp_size, "home": limits.home_size, "sudo": self.sudo}
+        return hashlib.sha256(json.dumps(made_of, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
     def probe_host(self) -> str:
         """Where this machine reaches the members' published ports."""
         return "127.0.0.1" if self.bind_address in ("0.0.0.0", "::", "") else self.bind_address
@@ -90,6 +101,7 @@ class Pool:
             "pool_node_ssh_port_last": self.port_last,
             "pool_node_ssh_bind_address": self.bind_address,
             "pool_node_sudo": self.sudo,
+            "pool_node_labels": {"bunkhouse.digest": self.digest},
         }
         limits = template.limits
         variables.update({

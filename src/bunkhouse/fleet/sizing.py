@@ -3,6 +3,11 @@ max (Pool.max_size) when a claim finds too few free, and those beyond min remove
 been free for Pool.idle_seconds. Every change is one pool_provision.yml run for all the members
 it makes or removes; a run that makes members makes them in parallel (each node is a host of it).
 
+Members made from an older entry of the pool (other limits or image: Pool.digest) are recreated
+once free: at most half of the free ones a round, so that claims still find members meanwhile
+(claims take fresh ones first), or all at once (a reload with strategy "immediate"). A held one
+waits for its release: its tenant's files live in it.
+
 Only the primary process, once started, runs it (core/primary.py); the lock keeps two claims
 short of members at once from both making them, and the idle removal from taking members made for
 a claim before it claims them.
@@ -28,6 +33,9 @@ from bunkhouse.fleet.pool import index_of
 log = logging.getLogger(__name__)
 
 ACTOR = "pool"
+# Why a stale free member is out while it is recreated, and how long the monitor leaves it be.
+REFRESHING = "made from an older entry of the pool: being recreated"
+REFRESH_GRACE = 600
 _OUT = (S.QUARANTINED, S.DISABLED)
 
 
@@ -74,7 +82,14 @@ class PoolSizing:
             wanted = min(fleet.pool.size - usable, fleet.pool.max_size - len(rows))
             made = self._make(rows, wanted, purpose="top_up") if wanted > 0 else []
             removed = self._remove_idle(usable - fleet.pool.size) if usable > fleet.pool.size else []
-        return {"made": made, "removed": removed}
+            refreshed = self._refresh(all_at_once=False)
+        return {"made": made, "removed": removed, "refreshed": refreshed}
+
+    def refresh(self, all_at_once: bool = False) -> list[str]:
+        """Recreate free members made from an older entry; returns those recreated and free."""
+        self.fleet.role.require_acting()
+        with self._changing:
+            return self._refresh(all_at_once=all_at_once)
 
     # ---- helpers ------------------------------------------------------------------------
 
@@ -129,3 +144,27 @@ class PoolSizing:
                 # Their rows are gone, so nobody is handed them; the next start's sync finds them.
                 log.warning("removing idle nodes %s failed (run %s %s)", gone, result.ident, result.status)
         return gone
+
+    def _refresh(self, *, all_at_once: bool) -> list[str]:
+        fleet = self.fleet
+        digest = fleet.pool.digest
+        with fleet.database.read() as session:
+            free = session.execute(select(Container.name, Container.spec_digest).where(
+                Container.pool == fleet.pool.name, Container.state == S.FREE)).all()
+        stale = sorted((name for name, made_from in free if made_from not in (None, digest)), key=index_of)
+        if not all_at_once:
+            stale = stale[:max(1, len(free) // 2)]
+        if not stale:
+            return []
+        # Out of the free ones while Ansible recreates them; the monitor keeps off them meanwhile,
+        # and recreates any whose recreation failed (or was cut short by a restart) later.
+        with fleet.database.write() as session:
+            taken = transitions.quarantine(session, stale, REFRESHING, holder=None, states=[S.FREE], actor=ACTOR,
+                                           probe_at=fleet.clock() + timedelta(seconds=REFRESH_GRACE))
+        recreated = fleet.recreate_all(taken, actor=ACTOR, purpose="refresh")
+        with fleet.database.write() as session:
+            for name in sorted(set(taken) - set(recreated)):
+                transitions.note_probes(session, name, 1, next_probe_at=fleet.clock())  # the monitor tries it next
+            events.record(session, "pool_refreshed", ACTOR, detail={"nodes": recreated,
+                                                                   "failed": sorted(set(taken) - set(recreated))})
+        return recreated

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import case, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from bunkhouse.core import events
@@ -33,13 +33,15 @@ def _holder_is(holder: str | None):
     return Container.holder.is_(None) if holder is None else Container.holder == holder
 
 
-def claim(session: Session, pool: str, count: int, holder: str) -> list[Container]:
-    """free -> reserving for `holder`: `count` members of the pool, lowest ids first, or a 409
-    naming how many are free (and nothing claimed)."""
+def claim(session: Session, pool: str, count: int, holder: str, *, fresh: str | None = None) -> list[Container]:
+    """free -> reserving for `holder`: `count` members of the pool, lowest ids first (those made
+    from the entry whose digest is `fresh` before stale ones), or a 409 naming how many are free
+    (and nothing claimed)."""
+    order = [case((Container.spec_digest.is_(None) | (Container.spec_digest == fresh), 0), else_=1)] if fresh else []
     for _ in range(_CLAIM_ATTEMPTS):
         candidates = session.scalars(
             select(Container.id).where(Container.pool == pool, Container.state == S.FREE)
-            .order_by(Container.id).limit(count)
+            .order_by(*order, Container.id).limit(count)
         ).all()
         if len(candidates) < count:
             break
@@ -88,11 +90,13 @@ def renewed(session: Session, name: str, holder: str, host_keys: dict[str, str])
 
 
 def quarantine(session: Session, names: Collection[str], reason: str, *, holder: str | None,
-               states: Collection[str], actor: str) -> list[str]:
-    """(one of `states`, held by `holder`) -> quarantined: never handed out until recovered.
-    A container that moved on since the caller looked is not touched."""
+               states: Collection[str], actor: str, probe_at: datetime | None = None) -> list[str]:
+    """(one of `states`, held by `holder`) -> quarantined: never handed out until recovered
+    (probe_at: not tried by the monitor before then). A container that moved on since the
+    caller looked is not touched."""
     taken = _move(session, [Container.name.in_(names), _holder_is(holder), Container.state.in_(list(states))],
-                  state=S.QUARANTINED, holder=None, state_reason=reason)
+                  state=S.QUARANTINED, holder=None, state_reason=reason,
+                  **({"next_probe_at": probe_at} if probe_at is not None else {}))
     for name in taken:
         events.record(session, "quarantined", actor, lease_id=holder, container=name, detail={"reason": reason})
     return taken

@@ -134,8 +134,10 @@ def health():
                    403: "For admins", 503: "bunkhouse is starting"},
         description="Body (optional, as seed 004 sends none): {\"strategy\": \"on_release\" | \"immediate\"}."
                     " on_release: a removed or changed container goes or is recreated once no lease holds it;"
-                    " immediate: now. An invalid file is refused (400, naming the entry and field) and the running"
-                    " one stays.")
+                    " immediate: now. SSH nodes made from an older ssh_node entry (stale_nodes) are recreated once"
+                    " free: a few each pool round (on_release) or all at once (immediate); a held node when its"
+                    " reservation ends. An invalid file is refused (400, naming the entry and field) and the"
+                    " running one stays.")
 def reload_config():
     body = request.get_json(silent=True) if request.data else {}
     if not isinstance(body, dict):
@@ -145,7 +147,8 @@ def reload_config():
         raise BadRequest("strategy must be on_release or immediate", code="invalid_strategy", field="strategy")
     change = service().reload(strategy)
     return {"message": "Configuration reloaded successfully", "added": change.added, "removed": change.removed,
-            "changed": change.changed, "strategy": change.strategy, "timestamp": iso(service().clock())}
+            "changed": change.changed, "stale_nodes": current_app.extensions["bunkhouse.fleet"].stale_members(),
+            "strategy": change.strategy, "timestamp": iso(service().clock())}
 
 
 # ---- the leases a prepare makes --------------------------------------------------------------------

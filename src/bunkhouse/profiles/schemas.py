@@ -129,5 +129,8 @@ class ReloadOut(Schema):
     added = List(String())
     removed = List(String())
     changed = List(String())
+    stale_nodes = List(String(), metadata={
+        "description": "SSH nodes made from an older ssh_node entry (other limits): recreated once free, at"
+                       " once with strategy immediate; a held one when its reservation ends"})
     strategy = String()
     timestamp = String()

@@ -53,6 +53,8 @@ class ProfileService:
         self.named = named
         self.role = role
         self.clock = clock
+        # Told the strategy of each reload put in force (the SSH node pool recreates its stale members).
+        self.reload_listeners: list[Callable[[str], None]] = []
 
     def containers_of(self, profile_id: str) -> tuple[str, ...]:
         names = self.named.catalog.profiles.get(profile_id)
@@ -167,6 +169,8 @@ class ProfileService:
                               f" {built.ident}): nothing changed", code="provision_failed", run=built.ident)
         change = self.named.adopt(catalog, strategy=strategy)
         self.load_error = None
+        for listener in self.reload_listeners:
+            listener(strategy)
         return change
 
     def problem(self) -> str | None:

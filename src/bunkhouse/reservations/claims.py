@@ -97,7 +97,7 @@ class Claims:
                                     count=ask.count, owner=ask.owner, state=R.PROVISIONING, created_at=ask.asked_at,
                                     starts_at=now, ends_at=now + timedelta(minutes=ask.duration_minutes)))
             session.flush()
-            nodes = transitions.claim(session, self.fleet.pool.name, ask.count, ask.id)
+            nodes = transitions.claim(session, self.fleet.pool.name, ask.count, ask.id, fresh=self.fleet.pool.digest)
             for node in nodes:
                 session.add(HeldNode(reservation_id=ask.id, node_name=node.name, ssh_port=node.port,
                                      host_keys=node.host_keys))

@@ -45,6 +45,12 @@ class ReservationJobs:
             self.schedule(reservation.id, reservation.ends_at)
         self.service.on_lease_change = self.schedule
 
+    def after_reload(self, strategy: str) -> None:
+        """A reload of the containers file: with strategy immediate, every free node made from an
+        older ssh_node entry is recreated now, in the background (otherwise a few each round)."""
+        if strategy == "immediate" and self.service.sizing is not None and self.scheduler.running:
+            self.scheduler.at("pool-refresh", datetime.now(UTC), self.service.sizing.refresh, True)
+
     def schedule(self, reservation_id: str, ends_at: datetime | None) -> None:
         """Expire the reservation exactly at ends_at, with a notice to its sessions a while
         before; None cancels both. An extension moves them."""

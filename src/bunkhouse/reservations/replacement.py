@@ -1,6 +1,7 @@
 """When a node dies under an active reservation (the fleet reports it lost), the tenant gets a
-replacement from the free nodes: the same account, password and end, made by the same account
-run; the reservation shows the dead node as lost, with why and what replaced it."""
+replacement from the free nodes (one made for it when none is free and the pool may grow): the
+same account, password and end, made by the same account run; the reservation shows the dead
+node as lost, with why and what replaced it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 from sqlalchemy import select
 
 from bunkhouse.core import events
-from bunkhouse.core.errors import Conflict
+from bunkhouse.core.errors import Conflict, Unavailable
 from bunkhouse.fleet import transitions
 from bunkhouse.fleet.models import ContainerState
 from bunkhouse.reservations.models import HeldNode, Reservation
@@ -26,7 +27,19 @@ class Replacements:
 
     def node_lost(self, node: str, holder: str, reason: str, *, actor: str = "monitor",
                   wait: bool = True) -> str | None:
-        """The fleet's loss listener. Returns the replacement's name, if one was free."""
+        """The fleet's loss listener. Returns the replacement's name, if one was free or made."""
+        sizing = self.service.sizing
+        if sizing is None:
+            return self._replace(node, holder, reason, actor=actor, wait=wait)
+        # The pool's size held still from making the spare to claiming it.
+        with sizing.held():
+            try:
+                sizing.make_room(1)
+            except (Conflict, Unavailable) as error:  # the claim below then finds none free, and says so
+                log.warning("no node could be made to replace %s: %s", node, error)
+            return self._replace(node, holder, reason, actor=actor, wait=wait)
+
+    def _replace(self, node: str, holder: str, reason: str, *, actor: str, wait: bool) -> str | None:
         service = self.service
         with service.database.write() as session:
             reservation = session.scalar(select(Reservation).where(Reservation.id == holder).with_for_update())
@@ -38,7 +51,8 @@ class Replacements:
                 return None
             held.lost_reason = reason
             try:
-                replacement = transitions.claim(session, service.fleet.pool.name, 1, holder)[0]
+                replacement = transitions.claim(session, service.fleet.pool.name, 1, holder,
+                                                fresh=service.fleet.pool.digest)[0]
             except Conflict:
                 events.record(session, "node_lost", actor, lease_id=holder, container=node, at=service.clock(),
                               detail={"reason": reason, "replacement": None, "why": "no free node"})

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema
-from apiflask.fields import Dict, Integer, List, Nested, String
+from apiflask.fields import Boolean, Dict, Integer, List, Nested, String
 from apiflask.validators import Length
 from flask import current_app
 
+from bunkhouse.fleet import hands
 from bunkhouse.fleet.fleet import Fleet
 from bunkhouse.fleet.models import Container
+from bunkhouse.fleet.pool import Pool
 from bunkhouse.web.access import admin_only, principal
 from bunkhouse.web.views import iso
 
@@ -23,6 +25,8 @@ class NodeOut(Schema):
     port = Integer()
     reservation_id = String(allow_none=True, metadata={"description": "the lease that holds it"})
     host_key_fingerprints = Dict(keys=String(), values=String())
+    stale = Boolean(metadata={"description": "made from an older ssh_node entry (other limits or image): recreated"
+                                             " once free"})
     updated_at = String(metadata={"format": "date-time"})
 
 
@@ -39,10 +43,10 @@ def _fleet() -> Fleet:
     return current_app.extensions["bunkhouse.fleet"]
 
 
-def node_view(node: Container, public_host: str) -> dict:
-    return {"name": node.name, "state": node.state, "reason": node.state_reason, "host": public_host,
+def node_view(node: Container, pool: Pool) -> dict:
+    return {"name": node.name, "state": node.state, "reason": node.state_reason, "host": pool.public_host,
             "port": node.port, "reservation_id": node.holder, "host_key_fingerprints": node.host_keys or {},
-            "updated_at": iso(node.updated_at)}
+            "stale": node.spec_digest not in (None, pool.digest), "updated_at": iso(node.updated_at)}
 
 
 @bp.get("/nodes")
@@ -51,7 +55,7 @@ def node_view(node: Container, public_host: str) -> dict:
 @bp.doc(summary="Every node of the pool and its state (admins)", responses={403: "Not an admin"})
 def list_nodes():
     fleet = _fleet()
-    return {"nodes": [node_view(node, fleet.pool.public_host) for node in fleet.members()]}
+    return {"nodes": [node_view(node, fleet.pool) for node in fleet.members()]}
 
 
 @bp.post("/nodes/<name>/disable")
@@ -62,7 +66,7 @@ def list_nodes():
         responses={403: "Not an admin", 404: "No such node", 409: "The node is in use"})
 def disable_node(name: str, body):
     fleet = _fleet()
-    return node_view(fleet.disable(name, body["reason"], actor=principal().name), fleet.pool.public_host)
+    return node_view(hands.disable(fleet, name, body["reason"], actor=principal().name), fleet.pool)
 
 
 @bp.post("/nodes/<name>/enable")
@@ -72,4 +76,4 @@ def disable_node(name: str, body):
         responses={403: "Not an admin", 404: "No such node"})
 def enable_node(name: str):
     fleet = _fleet()
-    return node_view(fleet.enable(name, actor=principal().name), fleet.pool.public_host)
+    return node_view(hands.enable(fleet, name, actor=principal().name), fleet.pool)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select, update
 
 from bunkhouse.core.events import Event
-from bunkhouse.fleet import transitions
+from bunkhouse.fleet import hands, transitions
 from bunkhouse.fleet.models import Container
 from bunkhouse.fleet.models import ContainerState as S
 from bunkhouse.fleet.monitor import Monitor
@@ -227,7 +227,7 @@ def test_most_of_an_engines_nodes_failing_together_is_the_engines_fault(fleet, m
 
 def test_a_few_failing_nodes_are_judged_even_when_they_are_most_of_a_small_pool(fleet, monitor, fake_engine):
     for index in range(4, 11):  # a pool of 3 in service
-        fleet.disable(f"node-{index}", "out", actor="test")
+        hands.disable(fleet, f"node-{index}", "out", actor="test")
     fake_engine.bad_ssh = {"node-1", "node-2"}  # 2 of 3: most of them, but too few to blame the engine
     monitor.round()
     assert monitor.round()["quarantined"] == ["node-1", "node-2"]

@@ -7,48 +7,15 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-import pytest
-import yaml
 from sqlalchemy import delete, update
 
 from bunkhouse.config import Config
 from bunkhouse.core.model import utcnow
 from bunkhouse.fleet.models import Container
 from bunkhouse.fleet.models import ContainerState as S
-from bunkhouse.fleet.sizing import PoolSizing
 from helpers.api import Api, reserve
-from helpers.fakes import FakeEngine
+from helpers.pools import node_pool_file, rows, sizing
 from helpers.unit_app import close, make_app, unit_environment
-
-
-@pytest.fixture
-def engine() -> FakeEngine:
-    engine = FakeEngine(["node-1", "node-2"])
-    engine.ports = {"node-1": 22001, "node-2": 22002}
-    return engine
-
-
-@pytest.fixture
-def growing_app(tmp_path, database_url, fake_runner, engine):
-    config = Config.from_environ(unit_environment(tmp_path, database_url, BUNKHOUSE_POOL_SIZE="2",
-                                                  BUNKHOUSE_POOL_MAX="4", BUNKHOUSE_POOL_IDLE_SECONDS="60"))
-    app = make_app(config, fake_runner, engine, nodes=2)
-    fake_runner.on_run = engine.apply_node_run  # a run on node numbers makes or removes them
-    yield app
-    close(app)
-
-
-@pytest.fixture
-def api(growing_app) -> Api:
-    return Api(growing_app.test_client())
-
-
-def rows(app) -> dict[str, str]:
-    return {row.name: row.state for row in app.extensions["bunkhouse.fleet"].members()}
-
-
-def sizing(app) -> PoolSizing:
-    return app.extensions["bunkhouse.reservations"].sizing
 
 
 def test_a_reservation_beyond_the_free_nodes_waits_for_new_ones_made_in_one_run(growing_app, api, fake_runner):
@@ -93,10 +60,10 @@ def test_idle_nodes_beyond_the_min_are_removed_and_the_min_is_kept(growing_app, 
     first = reserve(api, username="alice", count=4).body["id"]
     assert api.delete(f"/api/v1/reservations/{first}").status == 200
     pool = sizing(growing_app)
-    assert pool.keep_size() == {"made": [], "removed": []}  # free, but not idle for 60 s yet
+    assert pool.keep_size() == {"made": [], "removed": [], "refreshed": []}  # free, but not idle for 60 s yet
     fleet = growing_app.extensions["bunkhouse.fleet"]
     fleet.clock = lambda: utcnow() + timedelta(seconds=61)
-    assert pool.keep_size() == {"made": [], "removed": ["node-3", "node-4"]}
+    assert pool.keep_size() == {"made": [], "removed": ["node-3", "node-4"], "refreshed": []}
     removal = fake_runner.provision_calls()[-1]
     assert (removal["pool_node_state"], removal["pool_node_indexes"]) == ("absent", [3, 4])
     assert set(rows(growing_app)) == {"node-1", "node-2"} and set(engine.running) == {"node-1", "node-2"}
@@ -104,21 +71,15 @@ def test_idle_nodes_beyond_the_min_are_removed_and_the_min_is_kept(growing_app, 
     engine.running.pop("node-2")
     with growing_app.extensions["bunkhouse.database"].write() as session:
         session.execute(delete(Container).where(Container.name == "node-2"))
-    assert pool.keep_size() == {"made": ["node-2"], "removed": []}
+    assert pool.keep_size() == {"made": ["node-2"], "removed": [], "refreshed": []}
     assert rows(growing_app) == {"node-1": S.FREE, "node-2": S.FREE}
 
 
 def test_a_held_node_beyond_the_min_is_never_removed(growing_app, api, fake_runner):
     assert reserve(api, username="alice", count=3).status == 201
     growing_app.extensions["bunkhouse.fleet"].clock = lambda: utcnow() + timedelta(hours=1)
-    assert sizing(growing_app).keep_size() == {"made": [], "removed": []}
+    assert sizing(growing_app).keep_size() == {"made": [], "removed": [], "refreshed": []}
     assert len(rows(growing_app)) == 3
-
-
-def node_pool_file(path, **entry) -> str:
-    path.write_text(yaml.safe_dump({"pools": {"hot": {"ttl_seconds": 0}},
-                                    "containers": [{"name": "unit", "kind": "ssh_node", "pool": "hot", **entry}]}))
-    return str(path)
 
 
 def test_the_containers_files_ssh_node_entry_sizes_the_pool_and_a_reload_changes_it(tmp_path, database_url,
@@ -168,7 +129,7 @@ def test_the_idle_removal_waits_while_a_claim_takes_the_nodes_made_for_it(growin
     answer = reserve(api, username="bob", count=1)
     assert answer.status == 201, answer.body
     removal["thread"].join(10)
-    assert removal["done"] == {"made": [], "removed": []}
+    assert removal["done"] == {"made": [], "removed": [], "refreshed": []}
     assert rows(growing_app)["node-3"] == S.RESERVED
 
 
@@ -189,7 +150,7 @@ def test_quarantined_nodes_do_not_count_towards_the_min(growing_app, api, fake_r
     fleet = growing_app.extensions["bunkhouse.fleet"]
     assert fleet.quarantine("node-2", "probe: broken", actor="test", expected_state=S.FREE, expected_holder=None)
     # One usable node of a min of 2: one more is made (node-3), node-2 keeps its number.
-    assert sizing(growing_app).keep_size() == {"made": ["node-3"], "removed": []}
+    assert sizing(growing_app).keep_size() == {"made": ["node-3"], "removed": [], "refreshed": []}
     assert rows(growing_app) == {"node-1": S.FREE, "node-2": S.QUARANTINED, "node-3": S.FREE}
 
 
@@ -203,5 +164,5 @@ def test_a_recently_freed_high_node_does_not_shield_an_idle_lower_one(growing_ap
     with growing_app.extensions["bunkhouse.database"].write() as session:
         session.execute(update(Container).where(Container.name == "node-4").values(updated_at=later))
     fleet.clock = lambda: later
-    assert sizing(growing_app).keep_size() == {"made": [], "removed": ["node-2", "node-3"]}
+    assert sizing(growing_app).keep_size() == {"made": [], "removed": ["node-2", "node-3"], "refreshed": []}
     assert set(rows(growing_app)) == {"node-1", "node-4"}
