@@ -99,7 +99,8 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
                       mass_failure=config.jobs.monitor_mass_failure)
     # The named containers of the containers file (seed 004) and the profiles that hold them.
     named = NamedContainers(database, runner, engine, role, config.containers, config.project_dir,
-                            nodes=NodeBounds(config.pool.name, config.pool.port_count, config.pool.size))
+                            nodes=NodeBounds(config.pool.name, config.pool.port_count, config.pool.size),
+                            outbound=config.pool.limits.outbound, firewall=config.pool.limits.firewall)
     named.catalog_listeners.append(lambda catalog: fleet.put_entry(catalog.node_pool))
     profiles = ProfileService(config.containers, database, named, role, jobs_running=lambda: scheduler.running)
     lifecycle = Lifecycle(

@@ -55,7 +55,7 @@ class Reload:
 class NamedContainers:
     def __init__(self, database: Database, runner: Runner, engine: EngineClient, role: Role,
                  settings: ContainersSettings, project_dir: Path, *, nodes: NodeBounds | None = None,
-                 clock: Callable[[], datetime] = utcnow):
+                 outbound: bool = True, firewall: bool = True, clock: Callable[[], datetime] = utcnow):
         self.database = database
         self.runner = runner
         self.engine = engine
@@ -64,6 +64,8 @@ class NamedContainers:
         self.path = settings.path(project_dir)
         self.clock = clock
         self.nodes = nodes
+        # The network's firewall chains, as the node pool's (BUNKHOUSE_NODE_OUTBOUND, _FIREWALL).
+        self.network_guard = {"pool_member_outbound": outbound, "pool_member_firewall": firewall}
         # Told each catalog put in force (the fleet takes its ssh_node entry).
         self.catalog_listeners: list[Callable[[Catalog], None]] = []
         self._catalog = Catalog.empty()
@@ -132,13 +134,14 @@ class NamedContainers:
 
     def provision(self, catalog: Catalog | None = None) -> RunResult:
         """Make the engine ready for `catalog` (the one in force by default), in one run: the
-        named containers' network, and the images that have a build folder, built when missing
-        or changed."""
+        named containers' network and its firewall chains, and the images that have a build
+        folder, built when missing or changed."""
         catalog = catalog or self.catalog
         images = sorted({(spec.image, spec.build) for spec in catalog.containers.values() if spec.build})
-        result = self.runner.run(PROVISION_PLAYBOOK, {"pool_member_images": [{"image": image, "build": build}
-                                                                              for image, build in images]},
-                                 purpose="provision", inventory=self.runs.engines_inventory)
+        variables = {"pool_member_images": [{"image": image, "build": build} for image, build in images],
+                     **self.network_guard}
+        result = self.runner.run(PROVISION_PLAYBOOK, variables, purpose="provision",
+                                 inventory=self.runs.engines_inventory)
         if not result.ok:
             log.error("making the engine ready for named containers failed:\n%s", result.stdout_tail)
         return result

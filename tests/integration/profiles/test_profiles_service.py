@@ -5,7 +5,10 @@ image; real pool_member.yml runs; real HTTP to each container; seed 004's own Py
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
 import urllib.request
 
 import pytest
@@ -14,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from helpers.named import remove_named_containers, tool
 from helpers.seed_004_client import ContainerClient
-from helpers.service import running_service
+from helpers.service import free_port, running_service
 from helpers.waiting import wait_for
 
 POOL = "prof"
@@ -87,6 +90,34 @@ def test_the_hot_container_runs_without_being_asked(admin):
                                "{{json .HostConfig}}"))
     assert (limits["Memory"], limits["PidsLimit"], limits["CapDrop"]) == (96 * 2**20, 48, ["ALL"])
     assert core["addresses"]["8080"].startswith("127.0.0.1:")
+
+
+def tcp_in(name: str, host: str, port: int) -> str:
+    """TCP from inside a named container: 'open', or how it failed."""
+    return docker("exec", f"bunkhouse-c-{name}", "bash", "-c",
+                  f"timeout 5 bash -c 'exec 3<>/dev/tcp/{host}/{port}' 2>&1 && echo open || echo failed")
+
+
+def test_a_named_container_reaches_nothing_of_the_host_nor_the_metadata_address():
+    network = json.loads(docker("network", "inspect", "bunkhouse-containers"))[0]
+    bridge = "br-" + network["Id"][:12]
+    gateway = network["IPAM"]["Config"][0]["Gateway"]
+    # The same chains as an SSH node pool's network, on the network's own bridge.
+    rules = subprocess.run(["iptables", "-w", "10", "-S", f"BH-{bridge[3:]}-FWD"], capture_output=True, text=True)
+    assert rules.returncode == 0 and "169.254.0.0/16" in rules.stdout, rules.stderr
+    port = free_port()
+    # A service of the host on every address: a plain container reaches it at its gateway.
+    host_service = subprocess.Popen(["timeout", "120", sys.executable, "-m", "http.server", "--bind", "0.0.0.0",
+                                     str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    start_new_session=True)
+    try:
+        assert wait_for(lambda: subprocess.run([sys.executable, "-c", f"import socket; socket.create_connection("
+                                                f"('127.0.0.1', {port}), 1)"]).returncode == 0, 30, interval=0.2)
+        assert "refused" in tcp_in("itest_core", gateway, port)
+        assert "refused" in tcp_in("itest_core", "169.254.169.254", 80)
+    finally:
+        os.killpg(host_service.pid, signal.SIGKILL)
+        host_service.wait(10)
 
 
 def test_the_seed_client_prepares_a_profile_and_each_container_answers(seed_client, admin):
