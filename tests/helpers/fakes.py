@@ -122,6 +122,8 @@ class FakeEngine:
         self.ports: dict[str, int] = {}
         # Each node's label bunkhouse.digest, as the run that made it gave it (none: unknown).
         self.digests: dict[str, str] = {}
+        # Nodes whose recreation fails half-way: the old container removed, no new one made.
+        self.failing_nodes: set[str] = set()
         self.down = False
         self.bad_ssh: set[str] = set()
         # Named containers (the containers file's), as pool_member.yml runs leave them ...
@@ -154,7 +156,7 @@ class FakeEngine:
             return
         for index in variables["pool_node_indexes"]:
             name = f"{variables['pool_node_name_prefix']}{index}"
-            if variables.get("pool_node_state") == "absent":
+            if variables.get("pool_node_state") == "absent" or name in self.failing_nodes:
                 self.running.pop(name, None)
                 self.ports.pop(name, None)
             else:

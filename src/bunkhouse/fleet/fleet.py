@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import threading
 from collections.abc import Callable, Collection
 from datetime import datetime
 
@@ -57,6 +58,10 @@ class Fleet:
         # The user and group names of the node image, read from a clean free member (sync()):
         # no tenant account may take one.
         self.image_names: frozenset[str] = frozenset()
+        # Quarantined members this process is recreating now (the monitor's recovery, the pool's
+        # refresh of stale ones): no second recreation of one starts meanwhile.
+        self._recreating: set[str] = set()
+        self._recreating_lock = threading.Lock()
 
     # ---- reads -------------------------------------------------------------------------
 
@@ -103,11 +108,13 @@ class Fleet:
         self.engine_checked = result.ok
         return result
 
-    def change_members(self, names: list[str], state: str, *, purpose: str) -> RunResult:
-        """One pool_provision.yml run on these members (made, recreated or removed); a run that
-        checked the engine too (none had since it answered again) lets the next ones skip it."""
+    def change_members(self, names: list[str], state: str, *, purpose: str, pool: Pool | None = None) -> RunResult:
+        """One pool_provision.yml run on these members (made, recreated or removed) as `pool` (the
+        one in force by default) makes them; a run that checked the engine too (none had since it
+        answered again) lets the next ones skip it."""
         checked = self.engine_checked
-        result = self.runner.run("pool_provision.yml", self.pool.some_members(names, state, engine_checked=checked),
+        result = self.runner.run("pool_provision.yml", (pool or self.pool).some_members(names, state,
+                                                                                        engine_checked=checked),
                                  purpose=purpose)
         if result.ok and not checked and state != "absent":  # a removal checks no network
             self.engine_checked = True
@@ -206,26 +213,33 @@ class Fleet:
         with self.database.read() as session:
             names = list(session.scalars(select(Container.name).where(Container.name.in_(names),
                                                                       Container.state == S.QUARANTINED)))
-        if not names:
-            return []
-        _, keys = self.remake(sorted(names, key=natural_key), purpose=purpose)
-        with self.database.write() as session:
-            return [name for name, member_keys in keys.items()
-                    if member_keys and transitions.recover(session, name, member_keys, actor=actor)]
+        with self._recreating_lock:
+            names = [name for name in names if name not in self._recreating]
+            self._recreating.update(names)
+        try:
+            if not names:
+                return []
+            _, keys = self.remake(sorted(names, key=natural_key), purpose=purpose)
+            with self.database.write() as session:
+                return [name for name, member_keys in keys.items()
+                        if member_keys and transitions.recover(session, name, member_keys, actor=actor)]
+        finally:
+            with self._recreating_lock:
+                self._recreating.difference_update(names)
 
     def remake(self, names: list[str], *, purpose: str) -> tuple[RunResult, dict[str, dict[str, str]]]:
         """Recreate these members from the image in one pool_provision.yml run, whatever they
         hold; returns the run and each member's new host keys (empty for one whose recreation
         failed or whose keys could not be read). Their states are the caller's to change; each
         one made is recorded as made from the pool's entry in force."""
-        digest = self.pool.digest
-        result = self.change_members(names, "recreated", purpose=purpose)
+        pool = self.pool  # one entry for the run and the digest recorded, whatever a reload does meanwhile
+        result = self.change_members(names, "recreated", purpose=purpose, pool=pool)
         keys = {name: self._host_keys(name) if self.remade(result, name) else {} for name in names}
         made = [name for name in names if keys[name]]
-        self.observe_starts(result, names, made)
+        observe_starts(result, names, made)
         if made:
             with self.database.write() as session:
-                session.execute(update(Container).where(Container.name.in_(made)).values(spec_digest=digest))
+                session.execute(update(Container).where(Container.name.in_(made)).values(spec_digest=pool.digest))
         return result, keys
 
     def stale_members(self) -> list[str]:
@@ -235,12 +249,6 @@ class Fleet:
             return sorted(session.scalars(select(Container.name).where(
                 Container.pool == self.pool.name, Container.spec_digest.is_not(None),
                 Container.spec_digest != self.pool.digest)), key=natural_key)
-
-    @staticmethod
-    def observe_starts(result: RunResult, names: list[str], made: list[str]) -> None:
-        """Each node the run was to make counts as a cold start of the run's duration, made or not."""
-        for name in names:
-            START_DURATION.labels("node", "cold", SUCCESS if name in made else FAILURE).observe(result.duration)
 
     def node_host(self, name: str) -> str:
         """The host a member is in a pool_provision.yml run: each node is a host of its own
@@ -278,3 +286,10 @@ class Fleet:
                 except Exception:  # noqa: BLE001 - the periodic reconcile repairs what a listener missed
                     log.exception("a listener failed on the loss of %s", name)
         return bool(taken)
+
+
+def observe_starts(result: RunResult, names: list[str], made: list[str]) -> None:
+    """Each node a pool_provision.yml run was to make counts as a cold start of the run's
+    duration, made or not."""
+    for name in names:
+        START_DURATION.labels("node", "cold", SUCCESS if name in made else FAILURE).observe(result.duration)

@@ -85,12 +85,14 @@ class Monitor:
 
         def problem(member: Container) -> Problem | None:
             info = found.get(member.name)
+            if member.state == S.QUARANTINED and (info is None or info.running):
+                # It runs again, or it is gone (a recreation that failed half-way removes it):
+                # recreate() makes it new, host keys and all.
+                return None
             if info is None:
                 return Problem("container missing")
             if not info.running:
                 return Problem("container not running")
-            if member.state == S.QUARANTINED:
-                return None  # it runs again: recreate() makes it new, host keys and all
             return self.probe(member.name, member.host_keys or {})
 
         with ThreadPoolExecutor(max_workers=8) as workers:

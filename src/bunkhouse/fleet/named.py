@@ -64,8 +64,7 @@ class NamedContainers:
         self.path = settings.path(project_dir)
         self.clock = clock
         self.nodes = nodes
-        # The network's firewall chains, as the node pool's (BUNKHOUSE_NODE_OUTBOUND, _FIREWALL).
-        self.network_guard = {"pool_member_outbound": outbound, "pool_member_firewall": firewall}
+        self.network_guard = {"pool_member_outbound": outbound, "pool_member_firewall": firewall}  # as the nodes'
         # Told each catalog put in force (the fleet takes its ssh_node entry).
         self.catalog_listeners: list[Callable[[Catalog], None]] = []
         self._catalog = Catalog.empty()
@@ -133,14 +132,12 @@ class NamedContainers:
         return self.runs.read_back()
 
     def provision(self, catalog: Catalog | None = None) -> RunResult:
-        """Make the engine ready for `catalog` (the one in force by default), in one run: the
-        named containers' network and its firewall chains, and the images that have a build
-        folder, built when missing or changed."""
-        catalog = catalog or self.catalog
-        images = sorted({(spec.image, spec.build) for spec in catalog.containers.values() if spec.build})
-        variables = {"pool_member_images": [{"image": image, "build": build} for image, build in images],
-                     **self.network_guard}
-        result = self.runner.run(PROVISION_PLAYBOOK, variables, purpose="provision",
+        """Make the engine ready for `catalog` (the one in force by default), in one run: the named
+        containers' network and firewall chains, and the images of build folders, when changed."""
+        images = sorted({(spec.image, spec.build) for spec in (catalog or self.catalog).containers.values()
+                         if spec.build})
+        variables = {"pool_member_images": [{"image": image, "build": build} for image, build in images]}
+        result = self.runner.run(PROVISION_PLAYBOOK, {**variables, **self.network_guard}, purpose="provision",
                                  inventory=self.runs.engines_inventory)
         if not result.ok:
             log.error("making the engine ready for named containers failed:\n%s", result.stdout_tail)

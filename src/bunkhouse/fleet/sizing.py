@@ -25,7 +25,7 @@ from bunkhouse.core import events
 from bunkhouse.core.errors import Conflict, Unavailable
 from bunkhouse.core.primary import RETRY_AFTER
 from bunkhouse.fleet import transitions
-from bunkhouse.fleet.fleet import Fleet
+from bunkhouse.fleet.fleet import Fleet, observe_starts
 from bunkhouse.fleet.models import Container
 from bunkhouse.fleet.models import ContainerState as S
 from bunkhouse.fleet.pool import index_of
@@ -114,7 +114,7 @@ class PoolSizing:
             raise Unavailable(f"{error}: nothing was reserved", code="stopping",
                               headers={"Retry-After": RETRY_AFTER}) from None
         made = [name for name in names if fleet.remade(result, name)]
-        fleet.observe_starts(result, names, made)
+        observe_starts(result, names, made)
         if len(made) < len(names):
             log.warning("making nodes %s failed: %s", sorted(set(names) - set(made)),
                         "; ".join(result.host_errors.values()) or result.status)
@@ -161,10 +161,13 @@ class PoolSizing:
         with fleet.database.write() as session:
             taken = transitions.quarantine(session, stale, REFRESHING, holder=None, states=[S.FREE], actor=ACTOR,
                                            probe_at=fleet.clock() + timedelta(seconds=REFRESH_GRACE))
-        recreated = fleet.recreate_all(taken, actor=ACTOR, purpose="refresh")
-        with fleet.database.write() as session:
-            for name in sorted(set(taken) - set(recreated)):
-                transitions.note_probes(session, name, 1, next_probe_at=fleet.clock())  # the monitor tries it next
-            events.record(session, "pool_refreshed", ACTOR, detail={"nodes": recreated,
-                                                                   "failed": sorted(set(taken) - set(recreated))})
+        recreated: list[str] = []
+        try:
+            recreated = fleet.recreate_all(taken, actor=ACTOR, purpose="refresh")
+        finally:  # failed, or cut short (the service stopping): the monitor tries them at its next round
+            with fleet.database.write() as session:
+                for name in sorted(set(taken) - set(recreated)):
+                    transitions.note_probes(session, name, 1, next_probe_at=fleet.clock())
+                events.record(session, "pool_refreshed", ACTOR, detail={"nodes": recreated,
+                                                                       "failed": sorted(set(taken) - set(recreated))})
         return recreated

@@ -10,7 +10,7 @@ import logging
 from sqlalchemy import select
 
 from bunkhouse.core import events
-from bunkhouse.core.errors import Conflict, Unavailable
+from bunkhouse.core.errors import Conflict
 from bunkhouse.fleet import transitions
 from bunkhouse.fleet.models import ContainerState
 from bunkhouse.reservations.models import HeldNode, Reservation
@@ -28,18 +28,40 @@ class Replacements:
     def node_lost(self, node: str, holder: str, reason: str, *, actor: str = "monitor",
                   wait: bool = True) -> str | None:
         """The fleet's loss listener. Returns the replacement's name, if one was free or made."""
-        sizing = self.service.sizing
-        if sizing is None:
-            return self._replace(node, holder, reason, actor=actor, wait=wait)
-        # The pool's size held still from making the spare to claiming it.
-        with sizing.held():
-            try:
-                sizing.make_room(1)
-            except (Conflict, Unavailable) as error:  # the claim below then finds none free, and says so
-                log.warning("no node could be made to replace %s: %s", node, error)
-            return self._replace(node, holder, reason, actor=actor, wait=wait)
+        service, sizing = self.service, self.service.sizing
+        if sizing is None or not self._still_held(node, holder):
+            claimed = self._claim_spare(node, holder, reason, actor=actor)
+        else:
+            # The pool's size held still from making the spare to claiming it; not while its account is made.
+            with sizing.held():
+                try:
+                    sizing.make_room(1)
+                except Exception as error:  # noqa: BLE001 - the claim below then finds none free, and says so
+                    log.warning("no node could be made to replace %s: %s", node, error)
+                claimed = self._claim_spare(node, holder, reason, actor=actor)
+        if claimed is None:
+            return None
+        spare, username, password_hash = claimed
 
-    def _replace(self, node: str, holder: str, reason: str, *, actor: str, wait: bool) -> str | None:
+        def done(group: JobGroup) -> None:
+            self._replaced(group, holder, node, spare, username, reason, actor)
+
+        group = service.accounts.make([spare], username, password_hash, holder, purpose="replace", on_done=done)
+        if wait:
+            group.wait(service.request_timeout)
+        return spare
+
+    def _still_held(self, node: str, holder: str) -> bool:
+        """The lost node is still an active reservation's and not yet marked lost: a spare is needed."""
+        with self.service.database.read() as session:
+            statement = select(HeldNode.id).join(Reservation, Reservation.id == HeldNode.reservation_id).where(
+                HeldNode.reservation_id == holder, HeldNode.node_name == node, HeldNode.lost_reason.is_(None),
+                Reservation.state == R.ACTIVE)
+            return session.scalar(statement) is not None
+
+    def _claim_spare(self, node: str, holder: str, reason: str, *, actor: str) -> tuple[str, str, str] | None:
+        """Mark the node lost and claim a free spare for its reservation, in one transaction:
+        (spare, username, password hash), or None (none free, or nothing to replace)."""
         service = self.service
         with service.database.write() as session:
             reservation = session.scalar(select(Reservation).where(Reservation.id == holder).with_for_update())
@@ -60,15 +82,7 @@ class Replacements:
             held.replaced_by = replacement.name
             session.add(HeldNode(reservation_id=holder, node_name=replacement.name, ssh_port=replacement.port,
                                  host_keys=replacement.host_keys))
-            username, password_hash, spare = reservation.username, reservation.password_hash, replacement.name
-
-        def done(group: JobGroup) -> None:
-            self._replaced(group, holder, node, spare, username, reason, actor)
-
-        group = service.accounts.make([spare], username, password_hash, holder, purpose="replace", on_done=done)
-        if wait:
-            group.wait(service.request_timeout)
-        return spare
+            return replacement.name, reservation.username, reservation.password_hash
 
     def _replaced(self, group: JobGroup, holder: str, lost: str, spare: str, username: str, reason: str,
                   actor: str) -> None:

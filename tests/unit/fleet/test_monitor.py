@@ -103,6 +103,14 @@ def test_a_quarantined_node_comes_back_recreated_after_backoff(fleet, database, 
     assert recreate["pool_node_state"] == "recreated" and recreate["pool_node_indexes"] == [2]
 
 
+def test_a_quarantined_node_whose_container_is_gone_is_recreated(fleet, monitor, fake_engine, fake_runner):
+    assert fleet.quarantine("node-2", "probe: broken", actor="test", expected_state=S.FREE, expected_holder=None)
+    del fake_engine.running["node-2"]  # a recreation that failed half-way removed it
+    fake_runner.on_run = fake_engine.apply_node_run
+    assert monitor.round()["recovered"] == ["node-2"]
+    assert states(fleet)["node-2"] == S.FREE and fake_engine.running["node-2"] is True
+
+
 def test_a_disabled_node_stays_out_whatever_the_probe_says(api, fleet, monitor):
     answer = api.post("/api/v1/nodes/node-4/disable", {"reason": "flaky disk"})
     assert answer.status == 200 and answer.body["state"] == S.DISABLED

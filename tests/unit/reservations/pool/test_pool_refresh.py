@@ -68,16 +68,18 @@ def test_a_held_stale_node_is_recreated_only_once_its_reservation_ends(growing_a
     assert growing_app.extensions["bunkhouse.fleet"].stale_members() == []
 
 
-def test_a_recreation_that_fails_leaves_the_node_out_for_the_monitor_to_recover(growing_app, api, fake_runner):
+def test_a_recreation_that_fails_leaves_the_node_out_for_the_monitor_to_recover(growing_app, api, fake_runner,
+                                                                                   engine):
     fleet, monitor = growing_app.extensions["bunkhouse.fleet"], growing_app.extensions["bunkhouse.lifecycle"].monitor
     made_from(growing_app, {"node-1": "older", "node-2": "older"})
-    fake_runner.failing_hosts = {"node-1@local"}
+    fake_runner.failing_hosts, engine.failing_nodes = {"node-1@local"}, {"node-1"}  # its old container gone too
     assert sizing(growing_app).refresh(all_at_once=True) == ["node-2"]
     node_1 = fleet.member("node-1")
     assert (node_1.state, node_1.state_reason) == (S.QUARANTINED, REFRESHING)
     assert node_1.next_probe_at <= utcnow()  # the monitor's next round tries it
-    fake_runner.failing_hosts = set()
-    assert monitor.round()["recovered"] == ["node-1"]
+    assert "node-1" not in engine.running
+    fake_runner.failing_hosts, engine.failing_nodes = set(), set()
+    assert monitor.round()["recovered"] == ["node-1"]  # recreated, though its container was gone
     assert rows(growing_app) == {"node-1": S.FREE, "node-2": S.FREE}
     assert fleet.stale_members() == []
 
@@ -125,3 +127,22 @@ def test_an_immediate_reload_recreates_every_free_stale_node_at_once_in_the_back
     jobs.after_reload("immediate")
     (job_id, refresh, args), = asked
     assert job_id == "pool-refresh" and refresh(*args) == ["node-1", "node-2"]
+
+
+def test_an_immediate_reload_through_the_api_recreates_the_stale_nodes_in_the_background(tmp_path, database_url,
+                                                                                         fake_runner, engine):
+    path = tmp_path / "containers.yml"
+    node_pool_file(path, min=2, max=2, limits={"memory": "512m"})
+    config = Config.from_environ(unit_environment(tmp_path, database_url, BUNKHOUSE_CONTAINERS_FILE=str(path)))
+    app = make_app(config, fake_runner, engine, nodes=2)
+    fake_runner.on_run = engine.apply_node_run
+    try:
+        asked = []
+        app.extensions["bunkhouse.lifecycle"].jobs.scheduler = SimpleNamespace(
+            running=True, at=lambda job_id, when, func, *args: asked.append((job_id, func, args)))
+        made_from(app, {"node-1": "older", "node-2": "older"})
+        assert Api(app.test_client()).post("/api/v1/containers/reload-config", {"strategy": "immediate"}).status == 200
+        (job_id, refresh, args), = asked
+        assert job_id == "pool-refresh" and refresh(*args) == ["node-1", "node-2"]
+    finally:
+        close(app)
