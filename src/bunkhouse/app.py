@@ -9,6 +9,12 @@ import sys
 from apiflask import APIFlask
 
 from bunkhouse import __version__
+from bunkhouse.challenges import api as challenges_api
+from bunkhouse.challenges.deployer import Deployer
+from bunkhouse.challenges.flags import SecretBox
+from bunkhouse.challenges.images import AllowList, ImageListError
+from bunkhouse.challenges.jobs import ChallengeJobs
+from bunkhouse.challenges.service import ChallengeService
 from bunkhouse.config import Config
 from bunkhouse.core import schema
 from bunkhouse.core.db import Database
@@ -103,12 +109,14 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
                             outbound=config.pool.limits.outbound, firewall=config.pool.limits.firewall)
     named.catalog_listeners.append(lambda catalog: fleet.put_entry(catalog.node_pool))
     profiles = ProfileService(config.containers, database, named, role, jobs_running=lambda: scheduler.running)
+    challenges, challenge_jobs = _challenges(config, database, runner, role)
     lifecycle = Lifecycle(
         config, role, lock, database, runner,
         [batcher, named.batcher] + ([renewals.batcher] if renewals else []), fleet, monitor, scheduler, reconciler,
         ReservationJobs(scheduler, service, reconciler, runner, config.jobs, config.reservations.notice_seconds,
                         settings.host_timeout, Retention(database, config.retention)),
-        profile_jobs=ProfileJobs(scheduler, profiles, named, config.containers.round_seconds))
+        profile_jobs=ProfileJobs(scheduler, profiles, named, config.containers.round_seconds),
+        challenge_jobs=challenge_jobs)
     lifecycle.profile_jobs.read_file()
     profiles.reload_listeners.append(lifecycle.jobs.after_reload)
     users, tokens = ApiUsers(database, config.auth), Tokens(database, config.auth)
@@ -116,6 +124,7 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
         "bunkhouse.database": database, "bunkhouse.fleet": fleet, "bunkhouse.reservations": service,
         "bunkhouse.users": users, "bunkhouse.lifecycle": lifecycle, "bunkhouse.status": lifecycle.status,
         "bunkhouse.replacements": replacements, "bunkhouse.reconciler": reconciler, "bunkhouse.profiles": profiles,
+        "bunkhouse.challenges": challenges,
     })
 
     # The web shell: the access log first (it times everything), then who may call what.
@@ -128,7 +137,7 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
     init_metrics(app, database, config.metrics, config.project_dir, fleet.pool.name,
                  lambda: [POOL_PREFIX + warmth for warmth in named.catalog.pools])
     for blueprint in (health.bp, metrics.bp, users_api.bp, events_api.bp, fleet_api.bp, reservations_api.bp,
-                      seed_routes.bp, profiles_api.bp):
+                      seed_routes.bp, profiles_api.bp, challenges_api.bp):
         app.register_blueprint(blueprint)
 
     if config.auth.enabled:
@@ -138,6 +147,22 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
     else:
         lifecycle.start_now()
     return app
+
+
+def _challenges(config: Config, database: Database, runner: Runner, role: Role
+                ) -> tuple[ChallengeService, ChallengeJobs]:
+    """Behaviour 2: the allow-list of images, the flags' key, the deployer and the service."""
+    settings = config.challenges
+    try:
+        allow_list = AllowList.load(settings.images_path(config.project_dir))
+    except ImageListError as error:  # every challenge image is refused until the file is fixed
+        log.error("the allow-list of challenge images could not be read: %s", error)
+        allow_list = AllowList({})
+    box = SecretBox(config.instance_dir / "challenge-key")
+    deployer = Deployer(database, runner, settings, box, config.inventory_dir / "engines.yml",
+                        firewall=config.pool.limits.firewall, forks=config.ansible.forks)
+    service = ChallengeService(database, settings, allow_list, box, deployer, role)
+    return service, ChallengeJobs(service, deployer, runner)
 
 
 def _bootstrap_admin(users: ApiUsers, tokens: Tokens, config: Config) -> None:

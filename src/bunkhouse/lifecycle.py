@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass, field
 
 from bunkhouse import __version__
+from bunkhouse.challenges.jobs import ChallengeJobs
 from bunkhouse.config import Config
 from bunkhouse.core.db import Database, describe_error
 from bunkhouse.core.primary import PrimaryLock, Role
@@ -53,6 +54,8 @@ class Lifecycle:
     jobs: ReservationJobs
     # The named containers of the containers file and the profile leases on them.
     profile_jobs: ProfileJobs | None = None
+    # Challenge instances: their images at start, and the deployer's worker.
+    challenge_jobs: ChallengeJobs | None = None
     stopping: bool = False
     failure: str | None = None
     # Whether this process runs the jobs (a primary started in the background).
@@ -73,6 +76,8 @@ class Lifecycle:
         """Start without waiting for anything (tests, and the CLI): nothing in the background."""
         if self.role.primary:
             self._start_batchers()
+            if self.challenge_jobs is not None:
+                self.challenge_jobs.start()
         self.role.started()
 
     def _start_batchers(self) -> None:
@@ -99,6 +104,9 @@ class Lifecycle:
             if self.profile_jobs is not None:
                 role.waiting("loading the containers file and building its images")
                 self.profile_jobs.load_file()
+            if self.challenge_jobs is not None:
+                role.waiting("building the challenge images, finishing what was in flight")
+                self.challenge_jobs.prepare()
             self.jobs.register()
             if self.profile_jobs is not None:
                 self.profile_jobs.register()
@@ -150,6 +158,8 @@ class Lifecycle:
         log.warning("bunkhouse is stopping")
         self.scheduler.stop()
         self.runner.stop()
+        if self.challenge_jobs is not None:
+            self.challenge_jobs.stop()
         for batcher in self.batchers:
             batcher.stop(timeout=STOP_SECONDS)
         self.lock.release()

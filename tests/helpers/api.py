@@ -43,6 +43,9 @@ class Api:
     def post(self, path: str, body: Any = None) -> Answer:
         return self.request("POST", path, body)
 
+    def put(self, path: str, body: Any = None) -> Answer:
+        return self.request("PUT", path, body)
+
     def delete(self, path: str) -> Answer:
         return self.request("DELETE", path)
 

@@ -44,6 +44,8 @@ class FakeRunner:
         nodes = self._node_hosts(variables or {}) if str(playbook) == "pool_provision.yml" \
             and (variables or {}).get("pool_node_state") != "absent" else []
         hosts += nodes
+        # challenge_instance.yml: each instance is a host of its own (its container's name).
+        hosts += [item["name"] for item in (variables or {}).get("challenge_instances", [])]
         bad = self.failing_hosts | self.refusing_hosts
         failed = tuple(sorted(host for host in hosts if host in bad))
         ok = tuple(sorted(host for host in hosts if host not in bad))

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bunkhouse.config.challenges import ChallengeSettings
 from bunkhouse.config.checks import SAFE_PASSWORD_LENGTH, check_exposure, check_open_without_auth
 from bunkhouse.config.environment import ConfigError, Environment
 
@@ -351,6 +352,7 @@ class Config:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     containers: ContainersSettings = field(default_factory=ContainersSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    challenges: ChallengeSettings = field(default_factory=ChallengeSettings)
 
     @property
     def inventory_dir(self) -> Path:
@@ -387,6 +389,7 @@ class Config:
             retention=RetentionSettings.read(env),
             containers=ContainersSettings.read(env),
             metrics=MetricsSettings.read(env),
+            challenges=ChallengeSettings.read(env),
         )
         check_exposure(published_beyond_loopback=config.pool.published_beyond_loopback,
                        bind_address=config.pool.ssh_bind_address,

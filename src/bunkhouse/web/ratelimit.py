@@ -1,7 +1,8 @@
 """The rate limit of requests that make things (reservations), per caller, through
 Flask-Limiter: at most BUNKHOUSE_RATE_LIMIT requests in any 60 seconds (its moving-window
 strategy), counted in the storage BUNKHOUSE_RATE_LIMIT_STORAGE names (memory:// by default;
-redis://... lets several API processes share one limit). Over it: 429 with Retry-After.
+redis://... lets several API processes share one limit); and flag checks, per team of a
+challenge. Over it: 429 with Retry-After.
 """
 
 from __future__ import annotations
@@ -32,6 +33,19 @@ reservation_requests = limiter.shared_limit(lambda: f"{_per_minute()} per minute
                                             exempt_when=lambda: _per_minute() == 0)
 
 
+# Flag checks: at most this many a minute for one team of one challenge, whoever asks.
+FLAG_CHECKS_PER_MINUTE = 10
+_FLAG_SCOPE = "flag-checks"
+
+
+def _team() -> str:
+    args = request.view_args or {}
+    return f"team:{args.get('challenge_id')}:{args.get('team_id')}"
+
+
+flag_checks = limiter.shared_limit(f"{FLAG_CHECKS_PER_MINUTE} per minute", scope=_FLAG_SCOPE, key_func=_team)
+
+
 def init_rate_limit(app: Flask, settings: AuthSettings) -> None:
     app.extensions["bunkhouse.rate_limit"] = settings.rate_limit_per_minute
     app.config["RATELIMIT_STORAGE_URI"] = settings.rate_limit_storage
@@ -42,6 +56,10 @@ def too_many_requests() -> TooManyRequests:
     """The 429 for the limit this request broke, with the seconds until it may try again."""
     current = limiter.current_limit
     retry_after = max(1, math.ceil(current.reset_at - time.time())) if current else 60
+    if current is not None and _FLAG_SCOPE in current.key:
+        return TooManyRequests(f"at most {FLAG_CHECKS_PER_MINUTE} flag checks a minute for this team; try again in"
+                               f" {retry_after} s", headers={"Retry-After": str(retry_after)},
+                               retry_after_seconds=retry_after, limit_per_minute=FLAG_CHECKS_PER_MINUTE)
     per_minute = _per_minute()
     return TooManyRequests(f"at most {per_minute} reservation requests a minute; try again in {retry_after} s",
                            headers={"Retry-After": str(retry_after)}, retry_after_seconds=retry_after,

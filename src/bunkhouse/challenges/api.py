@@ -1,0 +1,167 @@
+"""Seed 003's challenge routes (/api/v1/challenges/...), with its fields: create, list, get,
+update, delete (admins), deploy for every team (202), stop, stats, a team's access, the flag
+check and a team's reset. Errors carry seed 003's `detail` beside bunkhouse's `error`."""
+
+from __future__ import annotations
+
+import re
+
+from apiflask import APIBlueprint
+from flask import current_app
+
+from bunkhouse.challenges.schemas import (
+    AccessOut,
+    ChallengeIn,
+    ChallengeListOut,
+    ChallengeOut,
+    ChallengeUpdateIn,
+    DeployIn,
+    FlagIn,
+    FlagOut,
+    PageQuery,
+    StatsOut,
+    StopIn,
+)
+from bunkhouse.challenges.service import ChallengeService
+from bunkhouse.core.errors import BadRequest
+from bunkhouse.web.access import admin_only, owner_of_new, principal
+from bunkhouse.web.errors import seed_error_fields
+from bunkhouse.web.ratelimit import flag_checks
+
+bp = APIBlueprint("challenges", __name__, url_prefix="/api/v1/challenges", tag="Challenges")
+seed_error_fields("challenges", lambda error: {"detail": error["message"]})
+
+_ID = re.compile(r"^[0-9a-f]{32}$")
+# Every route with ids in its path answers this for a malformed one.
+MALFORMED_ID = {400: "A malformed id in the path (the field is named), or an invalid body"}
+_TEAM = re.compile(r"^team-[0-9]{3,4}$")
+
+
+def service() -> ChallengeService:
+    return current_app.extensions["bunkhouse.challenges"]
+
+
+def _checked(challenge_id: str, team_id: str | None = None) -> None:
+    """Ids in the path are checked before anything is looked up: a 400 naming the field."""
+    if not _ID.match(challenge_id):
+        raise BadRequest("challenge_id must be a challenge's id (32 hexadecimal characters)",
+                         code="invalid_challenge_id", field="challenge_id")
+    if team_id is not None and not _TEAM.match(team_id):
+        raise BadRequest("team_id must be a team id such as team-001", code="invalid_team_id", field="team_id")
+
+
+@bp.post("/", strict_slashes=False)
+@admin_only
+@bp.input(ChallengeIn, arg_name="body")
+@bp.output(ChallengeOut, status_code=201)
+@bp.doc(summary="Create a challenge (admins)", responses={
+    201: "Created (nothing runs until it is deployed)", 400: "Invalid, or its image is not on the allow-list",
+    409: "A challenge of that name exists"})
+def create_challenge(body):
+    return service().create(body, created_by=owner_of_new()), 201
+
+
+@bp.get("/", strict_slashes=False)
+@bp.input(PageQuery, location="query", arg_name="query")
+@bp.output(ChallengeListOut)
+@bp.doc(summary="Every challenge, with its instances (skip/limit)")
+def list_challenges(query):
+    return service().list(query["skip"], query["limit"])
+
+
+@bp.get("/<challenge_id>")
+@bp.output(ChallengeOut)
+@bp.doc(summary="One challenge, with its instances (admins also see each team's flag)",
+        responses={**MALFORMED_ID, 404: "No such challenge"})
+def get_challenge(challenge_id: str):
+    _checked(challenge_id)
+    return service().get(challenge_id, with_flags=principal().is_admin)
+
+
+@bp.put("/<challenge_id>")
+@admin_only
+@bp.input(ChallengeUpdateIn, arg_name="body")
+@bp.output(ChallengeOut)
+@bp.doc(summary="Change a challenge's description, total_teams or is_active (admins)",
+        responses={**MALFORMED_ID, 404: "No such challenge"},
+        description="Raising total_teams deploys the new teams' instances if the challenge is deployed; lowering it"
+                    " removes the highest team ids first.")
+def update_challenge(challenge_id: str, body):
+    _checked(challenge_id)
+    return service().update(challenge_id, body, actor=principal().name)
+
+
+@bp.delete("/<challenge_id>")
+@admin_only
+@bp.doc(summary="Delete a challenge and every instance of it (admins)", responses={
+    **MALFORMED_ID, 204: "Deleted, its containers and network gone", 404: "No such challenge",
+    503: "Some removal failed: kept"})
+def delete_challenge(challenge_id: str):
+    _checked(challenge_id)
+    service().delete(challenge_id, actor=principal().name)
+    return "", 204
+
+
+@bp.post("/<challenge_id>/deploy")
+@admin_only
+@bp.input(DeployIn, arg_name="body")
+@bp.output(ChallengeOut, status_code=202)
+@bp.doc(summary="Deploy one instance per team (202: they go starting -> running as their health checks pass)",
+        responses={**MALFORMED_ID, 404: "No such challenge", 409: "The challenge is not active"})
+def deploy_challenge(challenge_id: str, body):
+    _checked(challenge_id)
+    return service().deploy(challenge_id, force_redeploy=body["force_redeploy"], new_flags=body["new_flags"],
+                            actor=principal().name), 202
+
+
+@bp.post("/<challenge_id>/stop")
+@admin_only
+@bp.input(StopIn, arg_name="body")
+@bp.output(ChallengeOut)
+@bp.doc(summary="Stop every instance (kept), or remove them with the network (remove_instances)",
+        responses={**MALFORMED_ID, 404: "No such challenge"})
+def stop_challenge(challenge_id: str, body):
+    _checked(challenge_id)
+    return service().stop(challenge_id, remove_instances=body["remove_instances"], actor=principal().name)
+
+
+@bp.get("/<challenge_id>/stats")
+@admin_only
+@bp.output(StatsOut)
+@bp.doc(summary="How many instances run or failed, and each team's host:port",
+        responses={**MALFORMED_ID, 404: "No such challenge"})
+def challenge_stats(challenge_id: str):
+    _checked(challenge_id)
+    return service().stats(challenge_id)
+
+
+@bp.get("/<challenge_id>/teams/<team_id>/access")
+@admin_only
+@bp.output(AccessOut)
+@bp.doc(summary="Where a team reaches its instance",
+        responses={**MALFORMED_ID, 404: "No such challenge, or the team has none"})
+def team_access(challenge_id: str, team_id: str):
+    _checked(challenge_id, team_id)
+    return service().access(challenge_id, team_id)
+
+
+@bp.post("/<challenge_id>/teams/<team_id>/flag")
+@flag_checks
+@bp.input(FlagIn, arg_name="body")
+@bp.output(FlagOut)
+@bp.doc(summary="Check a team's flag (only while its instance runs; at most 10 tries a minute per team)",
+        responses={**MALFORMED_ID, 404: "No such challenge, or the team has none", 409: "Its instance does not run",
+                   429: "Too many tries for this team"})
+def check_flag(challenge_id: str, team_id: str, body):
+    _checked(challenge_id, team_id)
+    return service().check_flag(challenge_id, team_id, body["flag"], actor=principal().name)
+
+
+@bp.post("/<challenge_id>/teams/<team_id>/reset")
+@admin_only
+@bp.output(AccessOut, status_code=202)
+@bp.doc(summary="Make a team's instance anew from the image (its address and flag kept)",
+        responses={**MALFORMED_ID, 404: "No such challenge, or the team has none"})
+def reset_instance(challenge_id: str, team_id: str):
+    _checked(challenge_id, team_id)
+    return service().reset(challenge_id, team_id, actor=principal().name), 202

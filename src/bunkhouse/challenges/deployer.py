@@ -1,0 +1,190 @@
+"""The Ansible side of challenge instances: every queued change (start, recreate, stop, remove)
+goes into challenge_instance.yml runs, one run at a time and at most BUNKHOUSE_CHALLENGE_MAX_STARTING
+instances in one, so that this many start at once across every deploy; inside a run the
+instances change in parallel (each is a host of it). A worker thread drains the queue in the
+primary process; stop() and delete() of a challenge run theirs at once, in the caller's thread,
+between the worker's runs.
+
+Each instance's status moves in one guarded statement (the one the change set, say starting ->
+running): a change queued again meanwhile is not overwritten by an older run's outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Collection
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from bunkhouse.challenges import naming
+from bunkhouse.challenges.flags import SecretBox
+from bunkhouse.challenges.models import Challenge, ChallengeInstance
+from bunkhouse.challenges.models import InstanceStatus as I
+from bunkhouse.challenges.spec import ChallengeConfig
+from bunkhouse.config.challenges import ChallengeSettings
+from bunkhouse.core.db import Database
+from bunkhouse.core.model import utcnow
+from bunkhouse.runner.playbooks import Runner
+from bunkhouse.runner.results import RunResult
+
+log = logging.getLogger(__name__)
+
+PLAYBOOK = "challenge_instance.yml"
+# The status a change puts an instance in while it runs, and the one it ends in when it worked.
+IN_RUN = {"started": I.STARTING, "recreated": I.STARTING, "stopped": I.STOPPING, "absent": I.REMOVING}
+DONE = {"started": I.RUNNING, "recreated": I.RUNNING, "stopped": I.STOPPED, "absent": I.REMOVED}
+
+
+class Deployer:
+    def __init__(self, database: Database, runner: Runner, settings: ChallengeSettings, box: SecretBox,
+                 engines_inventory: Path, *, firewall: bool = True, forks: int = 20,
+                 clock: Callable[[], datetime] = utcnow):
+        self.database = database
+        self.runner = runner
+        self.settings = settings
+        self.box = box
+        self.engines_inventory = engines_inventory
+        self.firewall = firewall
+        self.forks = forks  # BUNKHOUSE_ANSIBLE_FORKS: the instances one run changes at once
+        self.clock = clock
+        self._queue: dict[str, str] = {}  # instance id -> its change, the latest asked
+        self._changed = threading.Condition()
+        self._one_run = threading.Lock()
+        self._busy = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    # ---- the queue -------------------------------------------------------------------------
+
+    def submit(self, changes: dict[str, str]) -> None:
+        """Queue these changes ({instance id: started | recreated | stopped | absent})."""
+        with self._changed:
+            self._queue.update(changes)
+            self._changed.notify_all()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="challenge-deployer", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def idle(self, timeout: float) -> bool:
+        """Wait until nothing is queued or running (tests and bench); False if still busy."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._queue and not self._busy, timeout)
+
+    def _loop(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._queue or self._stopping)
+                if self._stopping:
+                    return
+                taken = dict(list(self._queue.items())[:self.settings.max_starting])
+                for instance_id in taken:
+                    del self._queue[instance_id]
+                self._busy = True
+            try:
+                self.apply(taken)
+            except Exception:  # noqa: BLE001 - the worker lives on; the instances stay as they were, found at restart
+                log.exception("a challenge run failed")
+            finally:
+                with self._changed:
+                    self._busy = False
+                    self._changed.notify_all()
+
+    # ---- one run ---------------------------------------------------------------------------
+
+    def apply(self, changes: dict[str, str], *, drop_networks: Collection[str] = ()) -> dict[str, str]:
+        """One run for these changes (and the networks of the challenges in drop_networks
+        removed after them). Returns {instance id: its status now}."""
+        with self._one_run:
+            rows = self._mark(changes)
+            if not rows and not drop_networks:
+                return {}
+            inputs, networks = [], {}
+            for instance, challenge in (rows[instance_id] for instance_id in changes if instance_id in rows):
+                change = changes[instance.id]
+                inputs.append(self._inputs(instance, challenge, change))
+                if change in ("started", "recreated"):
+                    networks[challenge.id] = self._network(challenge, "present")
+            with self.database.read() as session:
+                for challenge in session.scalars(select(Challenge).where(Challenge.id.in_(list(drop_networks)))):
+                    networks[challenge.id] = self._network(challenge, "absent")
+            # Each instance has start_timeout to answer; Ansible's forks may start them in waves.
+            timeout = 60 + self.settings.start_timeout * max(1, -(-len(inputs) // self.forks))
+            result = self.runner.run(PLAYBOOK, {"challenge_networks": list(networks.values()),
+                                                "challenge_instances": inputs},
+                                     purpose="challenge", timeout=timeout, inventory=self.engines_inventory)
+            return self._settle(rows, changes, result)
+
+    def _mark(self, changes: dict[str, str]) -> dict[str, tuple[ChallengeInstance, Challenge]]:
+        """Each instance moves to its change's in-run status (from any status: the newest asked wins)."""
+        found = {}
+        with self.database.write() as session:
+            statement = (select(ChallengeInstance, Challenge).join(Challenge)
+                         .where(ChallengeInstance.id.in_(list(changes))))
+            for instance, challenge in session.execute(statement).all():
+                instance.status, instance.error = IN_RUN[changes[instance.id]], None
+                found[instance.id] = (instance, challenge)
+            session.flush()
+            session.expunge_all()
+        return found
+
+    def _inputs(self, instance: ChallengeInstance, challenge: Challenge, change: str) -> dict:
+        name = naming.container_name(challenge.network_index, instance.team_id)
+        if change in ("stopped", "absent"):
+            return {"name": name, "state": change}
+        environment = self.box_json(challenge.environment)
+        config = ChallengeConfig.of_stored(challenge.config, environment)
+        flag = self.box.open(instance.flag)
+        if config.flag_in_environment:
+            environment = {**environment, "FLAG": flag}
+        resources = config.resources
+        return {"name": name, "state": change, "image": config.image, "network": naming.network_name(
+            challenge.network_index), "ports": [{"container": int(port), "host": host}
+                                                for port, host in sorted(instance.ports.items())],
+                "bind_address": self.settings.bind_address, "environment": environment, "flag": flag,
+                "team": instance.team_id, "cpus": resources.cpus, "memory": resources.memory,
+                "cpu_shares": resources.cpu_shares or 0, "memory_reservation": resources.memory_reservation or 0,
+                "pids_limit": self.settings.pids, "health_path": config.health_check_path or "",
+                "start_timeout": self.settings.start_timeout,
+                "labels": {"bunkhouse.challenge": challenge.id, "bunkhouse.team": instance.team_id}}
+
+    def box_json(self, sealed: str | None) -> dict[str, str]:
+        return json.loads(self.box.open(sealed)) if sealed else {}
+
+    def _network(self, challenge: Challenge, state: str) -> dict:
+        index = challenge.network_index
+        return {"name": naming.network_name(index), "subnet": naming.subnet_of(index, self.settings),
+                "bridge": naming.bridge_name(index), "state": state, "outbound": self.settings.outbound,
+                "firewall": self.firewall}
+
+    def _settle(self, rows: dict, changes: dict[str, str], result: RunResult) -> dict[str, str]:
+        now = self.clock()
+        settled = {}
+        with self.database.write() as session:
+            for instance_id, (instance, challenge) in rows.items():
+                change = changes[instance_id]
+                host = naming.container_name(challenge.network_index, instance.team_id)
+                worked = host in result.ok_hosts
+                status = DONE[change] if worked else I.FAILED
+                values = {"status": status, "error": None if worked else result.error_of(host)}
+                if worked and status == I.RUNNING:
+                    values["started_at"] = now
+                moved = session.execute(update(ChallengeInstance).where(
+                    ChallengeInstance.id == instance_id, ChallengeInstance.status == IN_RUN[change]).values(**values)
+                    .execution_options(synchronize_session=False)).rowcount
+                settled[instance_id] = status if moved else IN_RUN[change]
+                if not worked:
+                    log.warning("challenge instance %s: %s failed: %s", host, change, values["error"])
+        return settled

@@ -1,0 +1,127 @@
+"""Request and response schemas of the challenge routes, with seed 003's field names. Types
+and sizes are checked here (a 400 naming the field); what depends on the operator (the image
+allow-list, the resource maxima, the port range) is checked by spec.py."""
+
+from __future__ import annotations
+
+from apiflask import Schema
+from apiflask.fields import Boolean, Dict, Integer, List, Nested, Raw, String
+from apiflask.validators import Length, OneOf, Range, Regexp
+
+# A challenge's name is part of nothing on the engine, but it shows in addresses people type.
+NAME = Regexp(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$", error="3-63 lowercase letters, digits and dashes,"
+                                                          " not first or last")
+TEAM = Regexp(r"^team-[0-9]{3,4}$", error="a team id such as team-001")
+CHALLENGE_TYPES = ("web", "jwt", "crypto", "reverse", "pwn", "misc", "forensics")
+
+
+class ResourcesIn(Schema):
+    requests = Dict(keys=String(validate=OneOf(["cpu", "memory"])), values=Raw())
+    limits = Dict(keys=String(validate=OneOf(["cpu", "memory"])), values=Raw())
+
+
+class ConfigIn(Schema):
+    challenge_type = String(load_default="web", validate=OneOf(CHALLENGE_TYPES))
+    image = String(required=True, validate=Length(1, 200), metadata={"example": "bunkhouse/demo-challenge:latest",
+                                                                    "description": "on the operator's allow-list"})
+    ports = List(Integer(strict=True, validate=Range(1, 65535)), validate=Length(0, 8), load_default=None,
+                 metadata={"description": "container ports to publish (default: the allow-list entry's)"})
+    environment_vars = Dict(keys=String(validate=Regexp(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")),
+                            values=String(validate=Length(0, 4096)), load_default=dict,
+                            metadata={"description": "FLAG here asks for the team's flag in the environment"
+                                                     " (its value is replaced by each team's own)"})
+    resources = Nested(ResourcesIn, load_default=None)
+    health_check_path = String(load_default=None, allow_none=True, validate=Regexp(r"^/[\x21-\x7e]{0,200}$"),
+                               metadata={"description": "HTTP 200 here means ready; none: a TCP connect"})
+    flag_format = String(load_default="CTF{}", validate=Regexp(r"^[A-Za-z0-9_\-]{0,32}\{\}$"),
+                         metadata={"description": "the team's random part goes between the braces"})
+    flag_in_environment = Boolean(load_default=False, metadata={"description": "also FLAG in the environment"})
+
+
+class ChallengeIn(Schema):
+    name = String(required=True, validate=NAME, metadata={"example": "demo-web"})
+    description = String(required=True, validate=Length(10, 500))
+    config = Nested(ConfigIn, required=True)
+    total_teams = Integer(required=True, strict=True, validate=Range(1, 9999))
+    is_active = Boolean(load_default=True)
+
+
+class ChallengeUpdateIn(Schema):
+    description = String(validate=Length(10, 500))
+    total_teams = Integer(strict=True, validate=Range(1, 9999))
+    is_active = Boolean()
+
+
+class DeployIn(Schema):
+    force_redeploy = Boolean(load_default=False)
+    new_flags = Boolean(load_default=False, metadata={"description": "with force_redeploy: new flags too"})
+
+
+class StopIn(Schema):
+    remove_instances = Boolean(load_default=False)
+
+
+class FlagIn(Schema):
+    flag = String(required=True, validate=Length(1, 200))
+
+
+class PageQuery(Schema):
+    skip = Integer(load_default=0, validate=Range(min=0))
+    limit = Integer(load_default=100, validate=Range(1, 1000))
+
+
+# ---- responses ----------------------------------------------------------------------------------
+
+class InstanceOut(Schema):
+    team_id = String()
+    instance_id = String()
+    public_ip = String()
+    access_url = String(allow_none=True)
+    ports = Dict(keys=String(), values=Integer(), metadata={"description": "container port -> published port"})
+    status = String(metadata={"description": "pending, starting, running, failed, stopping or stopped"})
+    error = String(allow_none=True)
+    container_name = String()
+    network = String()
+    created_at = String()
+    flag = String(metadata={"description": "admins only"})
+
+
+class ChallengeOut(Schema):
+    id = String()
+    name = String()
+    description = String()
+    config = Dict()
+    total_teams = Integer()
+    is_active = Boolean()
+    status = String(metadata={"description": "pending, deploying, running, partial, failed or stopped"})
+    instances = List(Nested(InstanceOut))
+    created_at = String()
+    updated_at = String()
+    created_by = String(allow_none=True)
+
+
+class ChallengeListOut(Schema):
+    challenges = List(Nested(ChallengeOut))
+    total = Integer()
+
+
+class StatsOut(Schema):
+    total_instances = Integer()
+    running_instances = Integer()
+    failed_instances = Integer()
+    total_teams = Integer()
+    ip_allocation = Dict(keys=String(), values=String(), metadata={"description": "team -> host:port"})
+
+
+class AccessOut(Schema):
+    team_id = String()
+    public_ip = String()
+    access_url = String(allow_none=True)
+    ports = List(Integer())
+    status = String()
+    created_at = String()
+
+
+class FlagOut(Schema):
+    team_id = String()
+    correct = Boolean()

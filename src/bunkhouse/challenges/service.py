@@ -1,0 +1,271 @@
+"""Challenges (admin): create, list, get, update, delete; deploy one instance per team, stop,
+stats, a team's access, the flag check and a team's reset. No Flask here: api.py presents it.
+
+Every instance keeps its ports and flag from its first deploy until its challenge is deleted
+(or total_teams lowered past it): a redeploy, a stop or a restart of bunkhouse gives the team
+the same address. Deploys answer at once; the Deployer's runs make the instances."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bunkhouse.challenges import naming
+from bunkhouse.challenges.allocation import free_network, new_instance
+from bunkhouse.challenges.deployer import Deployer
+from bunkhouse.challenges.flags import SecretBox, make_flag, same_flag
+from bunkhouse.challenges.images import AllowList
+from bunkhouse.challenges.models import IN_FLIGHT, Challenge, ChallengeInstance, PublishedPort
+from bunkhouse.challenges.models import InstanceStatus as I
+from bunkhouse.challenges.spec import config_of
+from bunkhouse.challenges.views import challenge_view, instance_access
+from bunkhouse.config.challenges import ChallengeSettings
+from bunkhouse.core import events
+from bunkhouse.core.db import Database
+from bunkhouse.core.errors import BadRequest, Conflict, NotFound, Unavailable
+from bunkhouse.core.lookup import get_or_404
+from bunkhouse.core.model import utcnow
+from bunkhouse.core.primary import Role
+
+log = logging.getLogger(__name__)
+
+
+class ChallengeService:
+    def __init__(self, database: Database, settings: ChallengeSettings, allow_list: AllowList, box: SecretBox,
+                 deployer: Deployer, role: Role, *, clock: Callable[[], datetime] = utcnow):
+        self.database = database
+        self.settings = settings
+        self.allow_list = allow_list
+        self.box = box
+        self.deployer = deployer
+        self.role = role
+        self.clock = clock
+
+    # ---- challenges --------------------------------------------------------------------------
+
+    def create(self, body: dict[str, Any], *, created_by: str | None) -> dict:
+        config = config_of(body["config"], self.allow_list, self.settings)
+        self._check_teams(body["total_teams"])
+        with self.database.write() as session:
+            if session.scalar(select(Challenge.id).where(Challenge.name == body["name"])):
+                raise Conflict(f"a challenge named {body['name']} exists", code="challenge_exists", field="name")
+            challenge = Challenge(id=uuid.uuid4().hex, name=body["name"], description=body["description"],
+                                  config=config.stored(), total_teams=body["total_teams"],
+                                  is_active=body["is_active"], network_index=free_network(session, self.settings),
+                                  environment=self.box.seal(json.dumps(config.environment))
+                                  if config.environment else None, created_by=created_by)
+            session.add(challenge)
+            events.record(session, "challenge_created", created_by or "anonymous",
+                          detail={"challenge": challenge.id, "name": challenge.name})
+            session.flush()
+            return self._view(session, challenge)
+
+    def list(self, skip: int, limit: int) -> dict:
+        with self.database.read() as session:
+            rows = session.scalars(select(Challenge).order_by(Challenge.created_at, Challenge.id)
+                                   .offset(skip).limit(limit)).all()
+            total = session.scalar(select(func.count()).select_from(Challenge))
+            return {"challenges": [self._view(session, row) for row in rows], "total": total}
+
+    def get(self, challenge_id: str, *, with_flags: bool = False) -> dict:
+        with self.database.read() as session:
+            return self._view(session, self._challenge(session, challenge_id), with_flags=with_flags)
+
+    def update(self, challenge_id: str, body: dict[str, Any], *, actor: str) -> dict:
+        """description, is_active, total_teams: raised, the new teams' instances are deployed if
+        the challenge is; lowered, the highest team ids go."""
+        if "total_teams" in body:
+            self._check_teams(body["total_teams"])
+        with self.database.write() as session:
+            challenge = self._challenge(session, challenge_id)
+            for field in ("description", "is_active"):
+                if field in body:
+                    setattr(challenge, field, body[field])
+            deployed = bool(self._instances(session, challenge_id))
+            if "total_teams" in body:
+                challenge.total_teams = body["total_teams"]
+        if "total_teams" in body:
+            self._remove_beyond(challenge_id, body["total_teams"])
+            if deployed:
+                self.deploy(challenge_id, actor=actor)
+        return self.get(challenge_id)
+
+    def delete(self, challenge_id: str, *, actor: str) -> None:
+        """Every instance removed (and the network), then the challenge; a 503 naming the
+        instances whose removal failed, the challenge kept."""
+        self.role.require_acting()
+        with self.database.read() as session:
+            self._challenge(session, challenge_id)
+            ids = [row.id for row in self._instances(session, challenge_id)]
+        settled = self.deployer.apply({instance_id: "absent" for instance_id in ids}, drop_networks=[challenge_id])
+        failed = sorted(instance_id for instance_id, status in settled.items() if status != I.REMOVED)
+        if failed:
+            raise Unavailable(f"removing {len(failed)} instance(s) failed: the challenge is kept; try again",
+                              code="removal_failed", instances=failed)
+        with self.database.write() as session:
+            session.execute(delete(PublishedPort).where(PublishedPort.instance_id.in_(ids)))
+            session.execute(delete(ChallengeInstance).where(ChallengeInstance.challenge_id == challenge_id))
+            session.execute(delete(Challenge).where(Challenge.id == challenge_id))
+            events.record(session, "challenge_deleted", actor, detail={"challenge": challenge_id})
+
+    # ---- instances ---------------------------------------------------------------------------
+
+    def deploy(self, challenge_id: str, *, force_redeploy: bool = False, new_flags: bool = False,
+               actor: str) -> dict:
+        """One instance per team: made for teams without one, started where not running (all
+        recreated with force_redeploy, their flags kept unless new_flags). Answers at once."""
+        self.role.require_acting()
+        for attempt in range(3):
+            try:
+                changes = self._plan_deploy(challenge_id, force_redeploy, new_flags, actor)
+                break
+            except IntegrityError:  # another request took a port meanwhile (PostgreSQL): pick again
+                if attempt == 2:
+                    raise
+        self.deployer.submit(changes)
+        return self.get(challenge_id)
+
+    def _plan_deploy(self, challenge_id: str, force_redeploy: bool, new_flags: bool, actor: str) -> dict[str, str]:
+        with self.database.write() as session:
+            challenge = self._challenge(session, challenge_id)
+            if not challenge.is_active:
+                raise Conflict(f"challenge {challenge.name} is not active", code="challenge_inactive")
+            existing = {row.team_id: row for row in self._instances(session, challenge_id)}
+            changes = {}
+            for team_id in naming.team_ids(challenge.total_teams):
+                instance = existing.get(team_id)
+                if instance is None:
+                    instance = new_instance(session, challenge, team_id, self.settings, self.box)
+                    changes[instance.id] = "started"
+                elif force_redeploy:
+                    if new_flags:
+                        instance.flag = self.box.seal(make_flag(challenge.config["flag_format"]))
+                    changes[instance.id] = "recreated"
+                elif instance.status not in (I.RUNNING, I.STARTING, I.PENDING):
+                    changes[instance.id] = "started"
+                if instance.id in changes:
+                    instance.status = I.PENDING
+            events.record(session, "challenge_deployed", actor, detail={
+                "challenge": challenge_id, "instances": len(changes), "force_redeploy": force_redeploy})
+        return changes
+
+    def stop(self, challenge_id: str, *, remove_instances: bool, actor: str) -> dict:
+        """Every instance stopped (kept), or removed with its network (remove_instances): their
+        addresses and flags are kept for the next deploy."""
+        self.role.require_acting()
+        with self.database.read() as session:
+            self._challenge(session, challenge_id)
+            ids = [row.id for row in self._instances(session, challenge_id) if row.status != I.REMOVED]
+        change = "absent" if remove_instances else "stopped"
+        self.deployer.apply({instance_id: change for instance_id in ids},
+                            drop_networks=[challenge_id] if remove_instances else ())
+        with self.database.write() as session:
+            events.record(session, "challenge_stopped", actor, detail={"challenge": challenge_id,
+                                                                      "removed": remove_instances})
+        return self.get(challenge_id)
+
+    def reset(self, challenge_id: str, team_id: str, *, actor: str) -> dict:
+        """The team's instance made anew from the image (its flag and address kept)."""
+        self.role.require_acting()
+        with self.database.write() as session:
+            instance = self._instance(session, challenge_id, team_id)
+            instance.status = I.PENDING
+            events.record(session, "challenge_instance_reset", actor,
+                          detail={"challenge": challenge_id, "team": team_id})
+            instance_id = instance.id
+        self.deployer.submit({instance_id: "recreated"})
+        return self.access(challenge_id, team_id)
+
+    def resume(self) -> dict[str, str]:
+        """At start: what a run cut short by a restart left in flight is done again."""
+        with self.database.read() as session:
+            rows = session.scalars(select(ChallengeInstance).where(ChallengeInstance.status.in_(list(IN_FLIGHT))))
+            changes = {row.id: {I.PENDING: "started", I.STARTING: "started", I.STOPPING: "stopped",
+                                I.REMOVING: "absent"}[row.status] for row in rows}
+        if changes:
+            log.warning("challenge instances left in flight by a restart are done again: %d", len(changes))
+            self.deployer.submit(changes)
+        return changes
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    def stats(self, challenge_id: str) -> dict:
+        with self.database.read() as session:
+            challenge = self._challenge(session, challenge_id)
+            instances = self._instances(session, challenge_id)
+        host = self.settings.public_host
+        return {"total_instances": len(instances),
+                "running_instances": sum(1 for row in instances if row.status == I.RUNNING),
+                "failed_instances": sum(1 for row in instances if row.status == I.FAILED),
+                "total_teams": challenge.total_teams,
+                "ip_allocation": {row.team_id: f"{host}:{min(row.ports.values())}" for row in instances}}
+
+    def access(self, challenge_id: str, team_id: str) -> dict:
+        with self.database.read() as session:
+            challenge = self._challenge(session, challenge_id)
+            return instance_access(self._instance(session, challenge_id, team_id), challenge,
+                                   self.settings.public_host)
+
+    def check_flag(self, challenge_id: str, team_id: str, flag: str, *, actor: str) -> dict:
+        """Whether `flag` is this team's, only while its instance runs; every try is logged."""
+        with self.database.write() as session:
+            instance = self._instance(session, challenge_id, team_id)
+            if instance.status != I.RUNNING:
+                raise Conflict(f"the instance of {team_id} is {instance.status}: flags are checked while it runs",
+                               code="instance_not_running", status_now=instance.status)
+            correct = same_flag(flag, self.box.open(instance.flag))
+            events.record(session, "flag_checked", actor, detail={"challenge": challenge_id, "team": team_id,
+                                                                 "correct": correct})
+        return {"team_id": team_id, "correct": correct}
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    def _check_teams(self, count: int) -> None:
+        if count > self.settings.max_teams:
+            raise BadRequest(f"total_teams is at most {self.settings.max_teams} (BUNKHOUSE_CHALLENGE_MAX_TEAMS)",
+                             code="invalid_total_teams", field="total_teams")
+
+    def _challenge(self, session: Session, challenge_id: str) -> Challenge:
+        return get_or_404(session, Challenge, "challenge", "challenge_not_found", id=challenge_id)
+
+    def _instance(self, session: Session, challenge_id: str, team_id: str) -> ChallengeInstance:
+        self._challenge(session, challenge_id)
+        row = session.scalar(select(ChallengeInstance).where(ChallengeInstance.challenge_id == challenge_id,
+                                                             ChallengeInstance.team_id == team_id))
+        if row is None:
+            raise NotFound(f"team {team_id} has no instance of this challenge", code="instance_not_found",
+                           team_id=team_id)
+        return row
+
+    @staticmethod
+    def _instances(session: Session, challenge_id: str) -> list[ChallengeInstance]:
+        return list(session.scalars(select(ChallengeInstance).where(ChallengeInstance.challenge_id == challenge_id)
+                                    .order_by(ChallengeInstance.team_id)))
+
+    def _remove_beyond(self, challenge_id: str, count: int) -> None:
+        """The instances of teams past `count` (the highest ids first) removed, rows and all."""
+        keep = set(naming.team_ids(count))
+        with self.database.read() as session:
+            # Ordered by team id: the highest first.
+            beyond = [row.id for row in reversed(self._instances(session, challenge_id)) if row.team_id not in keep]
+        if not beyond:
+            return
+        self.role.require_acting()
+        settled = self.deployer.apply({instance_id: "absent" for instance_id in beyond})
+        gone = [instance_id for instance_id, status in settled.items() if status == I.REMOVED]
+        with self.database.write() as session:
+            session.execute(delete(PublishedPort).where(PublishedPort.instance_id.in_(gone)))
+            session.execute(delete(ChallengeInstance).where(ChallengeInstance.id.in_(gone)))
+
+    def _view(self, session: Session, challenge: Challenge, *, with_flags: bool = False) -> dict:
+        instances = self._instances(session, challenge.id)
+        flags = {row.id: self.box.open(row.flag) for row in instances} if with_flags else None
+        return challenge_view(challenge, instances, self.settings.public_host, flags)

@@ -1,0 +1,65 @@
+"""How a challenge and its instances are shown, with seed 003's fields."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bunkhouse.challenges import naming
+from bunkhouse.challenges.models import Challenge, ChallengeInstance
+from bunkhouse.challenges.models import InstanceStatus as I
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """Seed 003's times: 2025-10-20T06:00:00Z."""
+    return None if moment is None else moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def challenge_status(instances: list[ChallengeInstance]) -> str:
+    statuses = {row.status for row in instances}
+    if not statuses:
+        return "pending"
+    if statuses & {I.PENDING, I.STARTING}:
+        return "deploying"
+    if statuses == {I.RUNNING}:
+        return "running"
+    if statuses <= {I.STOPPED, I.REMOVED, I.STOPPING, I.REMOVING}:
+        return "stopped"
+    if statuses == {I.FAILED}:
+        return "failed"
+    return "partial"
+
+
+def access_url(instance: ChallengeInstance, host: str) -> str | None:
+    """http://host:port/ of the instance's first port (the one its health check asks)."""
+    if not instance.ports:
+        return None
+    first = instance.ports[min(instance.ports, key=int)]
+    return f"http://{host}:{first}/"
+
+
+def instance_view(instance: ChallengeInstance, challenge: Challenge, host: str, flag: str | None = None) -> dict:
+    view = {"team_id": instance.team_id, "instance_id": instance.id, "public_ip": host,
+            "access_url": access_url(instance, host), "ports": dict(instance.ports), "status": instance.status,
+            "error": instance.error, "container_name": naming.container_name(challenge.network_index, instance.team_id),
+            "network": naming.network_name(challenge.network_index), "created_at": iso_utc(instance.created_at)}
+    if flag is not None:
+        view["flag"] = flag
+    return view
+
+
+def instance_access(instance: ChallengeInstance, challenge: Challenge, host: str) -> dict:
+    """Seed 003's team access answer."""
+    return {"team_id": instance.team_id, "public_ip": host, "access_url": access_url(instance, host),
+            "ports": sorted(instance.ports.values()), "status": instance.status,
+            "created_at": iso_utc(instance.created_at)}
+
+
+def challenge_view(challenge: Challenge, instances: list[ChallengeInstance], host: str,
+                   flags: dict[str, str] | None = None) -> dict:
+    config = dict(challenge.config)
+    return {"id": challenge.id, "name": challenge.name, "description": challenge.description, "config": config,
+            "total_teams": challenge.total_teams, "is_active": challenge.is_active,
+            "status": challenge_status(instances),
+            "instances": [instance_view(row, challenge, host, (flags or {}).get(row.id)) for row in instances],
+            "created_at": iso_utc(challenge.created_at), "updated_at": iso_utc(challenge.updated_at),
+            "created_by": challenge.created_by}

@@ -1,0 +1,146 @@
+"""Challenge instances on the real stack: the real service (gunicorn) deploys the demo challenge
+(built offline from the node image) for three teams through real challenge_instance.yml runs;
+each team's address answers over HTTP with its own page, its flag file holds its own flag, team
+A's instance cannot reach team B's (nor the host, nor 169.254.169.254), the flag check knows the
+right team's flag, a restart of the service keeps every address, and removal leaves no container
+and no network."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+
+import pytest
+
+from helpers.service import port_range, run_by_hand, running_service
+from helpers.waiting import wait_for
+
+POOL = "chal"
+DEMO = "bunkhouse/demo-challenge:latest"
+
+
+def docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read()
+
+
+def challenge_containers() -> list[str]:
+    return sorted(docker("ps", "-a", "--filter", "label=bunkhouse.challenge_instance=true",
+                         "--format", "{{.Names}}").split())
+
+
+def challenge_networks() -> list[str]:
+    return sorted(docker("network", "ls", "--filter", "label=bunkhouse.challenge_network=true",
+                         "--format", "{{.Name}}").split())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, docker_engine):
+    remove_leftovers()
+    first = port_range(100)
+    with running_service(tmp_path_factory.mktemp("service-chal"), pool=POOL, pool_size=1, BUNKHOUSE_AUTH="on",
+                         BUNKHOUSE_CHALLENGE_PORT_FIRST=str(first), BUNKHOUSE_CHALLENGE_PORT_LAST=str(first + 99),
+                         BUNKHOUSE_CHALLENGE_SUBNETS="10.213.200.0/22",
+                         BUNKHOUSE_MONITOR_INTERVAL="0") as server:
+        yield server
+    remove_leftovers()
+
+
+def remove_leftovers() -> None:
+    """What a failed test left: instances, and networks with their firewall chains (by hand, as an
+    operator would: challenge_instance.yml with state absent)."""
+    networks = [{"name": name, "subnet": "0.0.0.0/32", "bridge": "bh-ch" + name.rsplit("-", 1)[-1], "state": "absent"}
+                for name in challenge_networks()]
+    run_by_hand("challenge_instance.yml", {"challenge_instances": [{"name": name, "state": "absent"}
+                                                                   for name in challenge_containers()],
+                                           "challenge_networks": networks})
+
+
+@pytest.fixture(scope="module")
+def admin(server):
+    return server.api.as_((server.instance_dir / "admin-token").read_text().strip())
+
+
+def instances(admin, challenge_id: str) -> list[dict]:
+    return admin.get(f"/api/v1/challenges/{challenge_id}").body["instances"]
+
+
+@pytest.fixture(scope="module")
+def challenge(admin) -> dict:
+    created = admin.post("/api/v1/challenges/", {
+        "name": "demo-web", "description": "The demo web challenge, for three teams",
+        "config": {"challenge_type": "web", "image": DEMO,
+                   "resources": {"requests": {"cpu": "100m", "memory": "64Mi"},
+                                 "limits": {"cpu": "500m", "memory": "128Mi"}}},
+        "total_teams": 3, "is_active": True})
+    assert created.status == 201, created.body
+    deployed = admin.post(f"/api/v1/challenges/{created.body['id']}/deploy", {"force_redeploy": False})
+    assert deployed.status == 202, deployed.body
+    assert wait_for(lambda: {i["status"] for i in instances(admin, created.body["id"])} == {"running"}, 180,
+                    interval=0.5), instances(admin, created.body["id"])
+    return admin.get(f"/api/v1/challenges/{created.body['id']}").body
+
+
+def test_each_team_reaches_its_own_instance_and_reads_only_its_own_flag(admin, challenge):
+    assert challenge["config"]["ports"] == [8080]  # the allow-list entry's, the caller gave none
+    for instance in challenge["instances"]:
+        access = admin.get(f"/api/v1/challenges/{challenge['id']}/teams/{instance['team_id']}/access").body
+        page = json.loads(fetch(access["access_url"]))
+        assert page["team"] == instance["team_id"]
+        # The bug of the demo challenge reads the flag file: the team's own flag.
+        assert fetch(access["access_url"] + "notes?page=../../flag.txt").decode().strip() == instance["flag"]
+        owner_and_mode = docker("exec", instance["container_name"], "stat", "-c", "%U %a", "/flag.txt")
+        assert owner_and_mode == "root 444"
+        inspected = json.loads(docker("inspect", instance["container_name"]))[0]["HostConfig"]
+        assert (inspected["NanoCpus"], inspected["Memory"], inspected["CpuShares"]) == (500_000_000, 128 * 1024**2,
+                                                                                        102)
+        assert inspected["MemoryReservation"] == 64 * 1024**2 and inspected["PidsLimit"] == 128
+    assert len({instance["flag"] for instance in challenge["instances"]}) == 3
+
+
+def tcp_from(container: str, host: str, port: int) -> str:
+    return docker("exec", container, "bash", "-c",
+                  f"timeout 5 bash -c 'exec 3<>/dev/tcp/{host}/{port}' 2>&1 && echo open || echo failed")
+
+
+def test_team_a_cannot_reach_team_b_nor_the_host_nor_the_metadata_address(challenge):
+    a, b = challenge["instances"][0], challenge["instances"][1]
+    b_address = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", b["container_name"])
+    gateway = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}", a["container_name"])
+    assert b_address and gateway
+    assert tcp_from(b["container_name"], "127.0.0.1", 8080) == "open"  # B's service runs
+    assert "open" not in tcp_from(a["container_name"], b_address, 8080)
+    assert "refused" in tcp_from(a["container_name"], gateway, 22)  # the host's sshd or any port of it
+    assert "refused" in tcp_from(a["container_name"], "169.254.169.254", 80)
+
+
+def test_the_flag_check_knows_only_the_right_teams_flag(admin, challenge):
+    one, two = challenge["instances"][0], challenge["instances"][1]
+    check = f"/api/v1/challenges/{challenge['id']}/teams/{one['team_id']}/flag"
+    assert admin.post(check, {"flag": one["flag"]}).body["correct"] is True
+    assert admin.post(check, {"flag": two["flag"]}).body["correct"] is False
+
+
+def test_a_restart_of_the_service_keeps_every_address(server, admin, challenge):
+    before = {i["team_id"]: i["access_url"] for i in challenge["instances"]}
+    server.stop()
+    server.start()
+    after = instances(admin, challenge["id"])
+    assert {i["team_id"]: i["access_url"] for i in after} == before
+    for instance in after:
+        assert json.loads(fetch(instance["access_url"]))["team"] == instance["team_id"]
+
+
+def test_removal_leaves_no_container_and_no_network(admin, challenge):
+    assert challenge_containers() == sorted(i["container_name"] for i in challenge["instances"])
+    assert challenge_networks() == [challenge["instances"][0]["network"]]
+    stopped = admin.post(f"/api/v1/challenges/{challenge['id']}/stop", {"remove_instances": True})
+    assert stopped.status == 200 and {i["status"] for i in stopped.body["instances"]} == {"removed"}
+    assert challenge_containers() == [] and challenge_networks() == []
+    assert admin.delete(f"/api/v1/challenges/{challenge['id']}").status == 204
+    assert admin.get(f"/api/v1/challenges/{challenge['id']}").status == 404
