@@ -116,13 +116,19 @@ check: setup engine
     ansible-playbook playbooks/pool_check.yml
 
 # Storms of 10 and 50, batching off, 2-node latency, release, expiry lag, memory; prints a
-# table and writes bench/results/service.json. About 6 minutes. Then the profiles' figures.
+# table and writes bench/results/service.json. About 6 minutes. Then the profiles' and the challenges' figures.
 
 # Measure the service under load and the profiles (see README, Performance).
 [group('bench')]
 bench: image
     python bench/service.py
     python bench/profiles.py
+    python bench/challenges.py
+
+# Deploy of the demo challenge for 10, 50 and 100 teams, /assign and /remove; writes bench/results/challenges.json.
+[group('bench')]
+bench-challenges: image
+    python bench/challenges.py
 
 # Prepare of ready, warm and cold profiles, and a 1-node reservation; writes bench/results/profiles.json.
 [group('bench')]

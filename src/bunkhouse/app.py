@@ -10,6 +10,8 @@ from apiflask import APIFlask
 
 from bunkhouse import __version__
 from bunkhouse.challenges import api as challenges_api
+from bunkhouse.challenges import seed_routes as challenge_seed_routes
+from bunkhouse.challenges.assign import Assignments
 from bunkhouse.challenges.deployer import Deployer
 from bunkhouse.challenges.flags import SecretBox
 from bunkhouse.challenges.images import AllowList, ImageListError
@@ -110,6 +112,7 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
     named.catalog_listeners.append(lambda catalog: fleet.put_entry(catalog.node_pool))
     profiles = ProfileService(config.containers, database, named, role, jobs_running=lambda: scheduler.running)
     challenges, challenge_jobs = _challenges(config, database, runner, role)
+    assignments = Assignments(challenges, wait_seconds=config.http.request_timeout)
     lifecycle = Lifecycle(
         config, role, lock, database, runner,
         [batcher, named.batcher] + ([renewals.batcher] if renewals else []), fleet, monitor, scheduler, reconciler,
@@ -124,7 +127,7 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
         "bunkhouse.database": database, "bunkhouse.fleet": fleet, "bunkhouse.reservations": service,
         "bunkhouse.users": users, "bunkhouse.lifecycle": lifecycle, "bunkhouse.status": lifecycle.status,
         "bunkhouse.replacements": replacements, "bunkhouse.reconciler": reconciler, "bunkhouse.profiles": profiles,
-        "bunkhouse.challenges": challenges,
+        "bunkhouse.challenges": challenges, "bunkhouse.assignments": assignments,
     })
 
     # The web shell: the access log first (it times everything), then who may call what.
@@ -137,7 +140,7 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
     init_metrics(app, database, config.metrics, config.project_dir, fleet.pool.name,
                  lambda: [POOL_PREFIX + warmth for warmth in named.catalog.pools])
     for blueprint in (health.bp, metrics.bp, users_api.bp, events_api.bp, fleet_api.bp, reservations_api.bp,
-                      seed_routes.bp, profiles_api.bp, challenges_api.bp):
+                      seed_routes.bp, profiles_api.bp, challenges_api.bp, challenge_seed_routes.bp):
         app.register_blueprint(blueprint)
 
     if config.auth.enabled:

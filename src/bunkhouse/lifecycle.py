@@ -105,7 +105,7 @@ class Lifecycle:
                 role.waiting("loading the containers file and building its images")
                 self.profile_jobs.load_file()
             if self.challenge_jobs is not None:
-                role.waiting("building the challenge images, finishing what was in flight")
+                role.waiting("finishing the challenge instances' changes left in flight")
                 self.challenge_jobs.prepare()
             self.jobs.register()
             if self.profile_jobs is not None:

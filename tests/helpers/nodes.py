@@ -14,7 +14,7 @@ import paramiko
 # gave them. An operator's own pools are never in this list.
 TEST_POOLS = frozenset({
     "itest", "itest-gone", "svc", "monitor", "auth", "outage", "life", "bench", "bench10", "bench10off",
-    "bench10sudo", "bench50", "iso", "isooff", "recr", "prof", "benchprof", "grow", "chal",
+    "bench10sudo", "bench50", "iso", "isooff", "recr", "prof", "benchprof", "grow", "chal", "benchchal",
 })
 # Named containers (the containers file's) of the tests and benches start with these.
 TEST_CONTAINER_PREFIXES = ("itest_", "bench_")

@@ -62,20 +62,22 @@ def create_challenge(body):
 
 
 @bp.get("/", strict_slashes=False)
+@admin_only
 @bp.input(PageQuery, location="query", arg_name="query")
 @bp.output(ChallengeListOut)
-@bp.doc(summary="Every challenge, with its instances (skip/limit)")
+@bp.doc(summary="Every challenge, with its instances (skip/limit; admins)")
 def list_challenges(query):
     return service().list(query["skip"], query["limit"])
 
 
 @bp.get("/<challenge_id>")
+@admin_only
 @bp.output(ChallengeOut)
-@bp.doc(summary="One challenge, with its instances (admins also see each team's flag)",
+@bp.doc(summary="One challenge, with its instances and each team's flag (admins)",
         responses={**MALFORMED_ID, 404: "No such challenge"})
 def get_challenge(challenge_id: str):
     _checked(challenge_id)
-    return service().get(challenge_id, with_flags=principal().is_admin)
+    return service().get(challenge_id, with_flags=True)
 
 
 @bp.put("/<challenge_id>")

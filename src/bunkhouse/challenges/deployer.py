@@ -51,6 +51,10 @@ class Deployer:
         self.firewall = firewall
         self.forks = forks  # BUNKHOUSE_ANSIBLE_FORKS: the instances one run changes at once
         self.clock = clock
+        # Builds the allow-list's images that have a build folder (jobs.py), asked once per image
+        # and process, before the first run that starts one: a service that deploys nothing pays nothing.
+        self.image_builder: Callable[[list[str]], bool] | None = None
+        self._images_ready: set[str] = set()
         self._queue: dict[str, str] = {}  # instance id -> its change, the latest asked
         self._changed = threading.Condition()
         self._one_run = threading.Lock()
@@ -94,9 +98,10 @@ class Deployer:
                     del self._queue[instance_id]
                 self._busy = True
             try:
-                self.apply(taken)
-            except Exception:  # noqa: BLE001 - the worker lives on; the instances stay as they were, found at restart
+                self.apply(taken, queued=True)
+            except Exception as error:  # noqa: BLE001 - the worker lives on; the batch's instances are failed
                 log.exception("a challenge run failed")
+                self._fail(taken, f"the run could not be made: {error}")
             finally:
                 with self._changed:
                     self._busy = False
@@ -104,11 +109,18 @@ class Deployer:
 
     # ---- one run ---------------------------------------------------------------------------
 
-    def apply(self, changes: dict[str, str], *, drop_networks: Collection[str] = ()) -> dict[str, str]:
+    def apply(self, changes: dict[str, str], *, drop_networks: Collection[str] = (), queued: bool = False
+              ) -> dict[str, str]:
         """One run for these changes (and the networks of the challenges in drop_networks
-        removed after them). Returns {instance id: its status now}."""
+        removed after them). Returns {instance id: its status now}. A change asked directly (a
+        stop, a delete) replaces whatever is queued for those instances; a queued one applies
+        only to an instance still pending (a stop or delete meanwhile wins)."""
+        if not queued:
+            with self._changed:
+                for instance_id in changes:
+                    self._queue.pop(instance_id, None)
         with self._one_run:
-            rows = self._mark(changes)
+            rows = self._mark(changes, only_pending=queued)
             if not rows and not drop_networks:
                 return {}
             inputs, networks = [], {}
@@ -120,6 +132,7 @@ class Deployer:
             with self.database.read() as session:
                 for challenge in session.scalars(select(Challenge).where(Challenge.id.in_(list(drop_networks)))):
                     networks[challenge.id] = self._network(challenge, "absent")
+            self._ensure_images({item["image"] for item in inputs if "image" in item})
             # Each instance has start_timeout to answer; Ansible's forks may start them in waves.
             timeout = 60 + self.settings.start_timeout * max(1, -(-len(inputs) // self.forks))
             result = self.runner.run(PLAYBOOK, {"challenge_networks": list(networks.values()),
@@ -127,18 +140,35 @@ class Deployer:
                                      purpose="challenge", timeout=timeout, inventory=self.engines_inventory)
             return self._settle(rows, changes, result)
 
-    def _mark(self, changes: dict[str, str]) -> dict[str, tuple[ChallengeInstance, Challenge]]:
-        """Each instance moves to its change's in-run status (from any status: the newest asked wins)."""
+    def _mark(self, changes: dict[str, str], *, only_pending: bool) -> dict[str, tuple[ChallengeInstance, Challenge]]:
+        """Each instance moves to its change's in-run status (only from pending for queued changes)."""
         found = {}
         with self.database.write() as session:
             statement = (select(ChallengeInstance, Challenge).join(Challenge)
                          .where(ChallengeInstance.id.in_(list(changes))))
+            if only_pending:
+                statement = statement.where(ChallengeInstance.status == I.PENDING)
             for instance, challenge in session.execute(statement).all():
                 instance.status, instance.error = IN_RUN[changes[instance.id]], None
                 found[instance.id] = (instance, challenge)
             session.flush()
             session.expunge_all()
         return found
+
+    def _ensure_images(self, images: set[str]) -> None:
+        """Build (when missing or changed) the images this run starts that this process has not
+        made sure of yet; one that fails to build fails its instances' starts, with Docker's word."""
+        needed = sorted(images - self._images_ready)
+        if needed and self.image_builder is not None and self.image_builder(needed):
+            self._images_ready.update(needed)
+
+    def _fail(self, changes: dict[str, str], why: str) -> None:
+        with self.database.write() as session:
+            for instance_id, change in changes.items():
+                session.execute(update(ChallengeInstance).where(
+                    ChallengeInstance.id == instance_id,
+                    ChallengeInstance.status.in_([I.PENDING, IN_RUN[change]])).values(status=I.FAILED, error=why)
+                    .execution_options(synchronize_session=False))
 
     def _inputs(self, instance: ChallengeInstance, challenge: Challenge, change: str) -> dict:
         name = naming.container_name(challenge.network_index, instance.team_id)
@@ -151,8 +181,8 @@ class Deployer:
             environment = {**environment, "FLAG": flag}
         resources = config.resources
         return {"name": name, "state": change, "image": config.image, "network": naming.network_name(
-            challenge.network_index), "ports": [{"container": int(port), "host": host}
-                                                for port, host in sorted(instance.ports.items())],
+            challenge.network_index), "ports": [{"container": int(port), "host": instance.ports[port]}
+                                                for port in sorted(instance.ports, key=int)],
                 "bind_address": self.settings.bind_address, "environment": environment, "flag": flag,
                 "team": instance.team_id, "cpus": resources.cpus, "memory": resources.memory,
                 "cpu_shares": resources.cpu_shares or 0, "memory_reservation": resources.memory_reservation or 0,
@@ -165,9 +195,11 @@ class Deployer:
 
     def _network(self, challenge: Challenge, state: str) -> dict:
         index = challenge.network_index
+        # With outbound on, still no other challenge's network (nor any private range) is reached.
+        blocked = ["169.254.0.0/16", self.settings.subnets, "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
         return {"name": naming.network_name(index), "subnet": naming.subnet_of(index, self.settings),
                 "bridge": naming.bridge_name(index), "state": state, "outbound": self.settings.outbound,
-                "firewall": self.firewall}
+                "firewall": self.firewall, "blocked": blocked}
 
     def _settle(self, rows: dict, changes: dict[str, str], result: RunResult) -> dict[str, str]:
         now = self.clock()

@@ -1,12 +1,16 @@
-"""The challenges' part of start and stop: at start (the primary), the allow-list's images that
-have a build folder are built when missing or changed, what a restart cut short is done again,
-and the deployer's worker starts; at stop, it stops."""
+"""The challenges' part of start and stop: at start (the primary), what a restart cut short is
+done again and the deployer's worker starts; at stop, it stops. The allow-list's images that
+have a build folder are built when missing or changed before the first run that starts one."""
 
 from __future__ import annotations
 
 import logging
 
+from sqlalchemy import select
+
 from bunkhouse.challenges.deployer import Deployer
+from bunkhouse.challenges.models import IN_FLIGHT, ChallengeInstance
+from bunkhouse.challenges.models import InstanceStatus as I
 from bunkhouse.challenges.service import ChallengeService
 from bunkhouse.runner.playbooks import Runner
 
@@ -20,19 +24,33 @@ class ChallengeJobs:
         self.service = service
         self.deployer = deployer
         self.runner = runner
+        deployer.image_builder = self.build_images
 
     def prepare(self) -> None:
-        """At start, in the primary: images, then the instances left in flight, then the worker."""
-        self.build_images()
+        """At start, in the primary: the instances left in flight, then the worker."""
         self.start()
 
     def start(self) -> None:
         self.deployer.start()
-        self.service.resume()
+        self.resume()
 
-    def build_images(self) -> bool:
-        images = [{"image": entry.image, "build": entry.build} for entry in self.service.allow_list.images.values()
-                  if entry.build]
+    def resume(self) -> dict[str, str]:
+        """What a run cut short by a restart left in flight is done again; {instance id: change}."""
+        with self.service.database.read() as session:
+            rows = session.scalars(select(ChallengeInstance).where(ChallengeInstance.status.in_(list(IN_FLIGHT))))
+            # A start cut short is made anew (it may have been a reset or a redeploy: recreated).
+            changes = {row.id: {I.PENDING: "recreated", I.STARTING: "recreated", I.STOPPING: "stopped",
+                                I.REMOVING: "absent"}[row.status] for row in rows}
+        if changes:
+            log.warning("challenge instances left in flight by a restart are done again: %d", len(changes))
+            self.deployer.submit(changes)
+        return changes
+
+    def build_images(self, names: list[str]) -> bool:
+        """Build these images of the allow-list (those with a build folder) when missing or changed."""
+        entries = self.service.allow_list.images
+        images = [{"image": name, "build": entries[name].build} for name in names
+                  if name in entries and entries[name].build]
         if not images:
             return True
         result = self.runner.run(IMAGES_PLAYBOOK, {"challenge_images": images}, purpose="provision",

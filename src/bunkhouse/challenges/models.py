@@ -51,6 +51,8 @@ class Challenge(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     created_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Seed 000's challenge_id, for a challenge /assign made (its teams are whoever /assign names).
+    assign_key: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
 
 
 class ChallengeInstance(Base):

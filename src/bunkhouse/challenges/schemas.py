@@ -66,7 +66,7 @@ class FlagIn(Schema):
 
 
 class PageQuery(Schema):
-    skip = Integer(load_default=0, validate=Range(min=0))
+    skip = Integer(load_default=0, validate=Range(0, 1_000_000))
     limit = Integer(load_default=100, validate=Range(1, 1000))
 
 

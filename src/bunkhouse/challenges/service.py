@@ -23,7 +23,7 @@ from bunkhouse.challenges.allocation import free_network, new_instance
 from bunkhouse.challenges.deployer import Deployer
 from bunkhouse.challenges.flags import SecretBox, make_flag, same_flag
 from bunkhouse.challenges.images import AllowList
-from bunkhouse.challenges.models import IN_FLIGHT, Challenge, ChallengeInstance, PublishedPort
+from bunkhouse.challenges.models import Challenge, ChallengeInstance, PublishedPort
 from bunkhouse.challenges.models import InstanceStatus as I
 from bunkhouse.challenges.spec import config_of
 from bunkhouse.challenges.views import challenge_view, instance_access
@@ -34,6 +34,7 @@ from bunkhouse.core.errors import BadRequest, Conflict, NotFound, Unavailable
 from bunkhouse.core.lookup import get_or_404
 from bunkhouse.core.model import utcnow
 from bunkhouse.core.primary import Role
+from bunkhouse.fleet.pool import natural_key
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,13 @@ class ChallengeService:
     def create(self, body: dict[str, Any], *, created_by: str | None) -> dict:
         config = config_of(body["config"], self.allow_list, self.settings)
         self._check_teams(body["total_teams"])
+        try:
+            return self._create(body, config, created_by)
+        except IntegrityError:  # another create took the name or the network number meanwhile (PostgreSQL)
+            raise Conflict("another challenge was created at the same moment with this name or network; try again",
+                           code="challenge_exists", field="name") from None
+
+    def _create(self, body: dict[str, Any], config, created_by: str | None) -> dict:
         with self.database.write() as session:
             if session.scalar(select(Challenge.id).where(Challenge.name == body["name"])):
                 raise Conflict(f"a challenge named {body['name']} exists", code="challenge_exists", field="name")
@@ -81,22 +89,39 @@ class ChallengeService:
 
     def update(self, challenge_id: str, body: dict[str, Any], *, actor: str) -> dict:
         """description, is_active, total_teams: raised, the new teams' instances are deployed if
-        the challenge is; lowered, the highest team ids go."""
-        if "total_teams" in body:
+        the challenge runs; lowered, the highest team ids go. Checked before anything changes."""
+        teams = "total_teams" in body
+        if teams:
             self._check_teams(body["total_teams"])
+            self.role.require_acting()
         with self.database.write() as session:
             challenge = self._challenge(session, challenge_id)
+            if teams:
+                refuse_assigned(challenge)
             for field in ("description", "is_active"):
                 if field in body:
                     setattr(challenge, field, body[field])
-            deployed = bool(self._instances(session, challenge_id))
-            if "total_teams" in body:
+            running = any(row.status in (I.RUNNING, I.STARTING, I.PENDING)
+                          for row in self._instances(session, challenge_id))
+            if teams:
                 challenge.total_teams = body["total_teams"]
-        if "total_teams" in body:
+            active = challenge.is_active
+        if teams:
             self._remove_beyond(challenge_id, body["total_teams"])
-            if deployed:
-                self.deploy(challenge_id, actor=actor)
+            if running and active:
+                self._deploy_new(challenge_id, actor=actor)
         return self.get(challenge_id)
+
+    def _deploy_new(self, challenge_id: str, *, actor: str) -> None:
+        """Instances for the teams that have none; the others are left as they are."""
+        with self.database.write() as session:
+            challenge = self._challenge(session, challenge_id)
+            known = {row.team_id for row in self._instances(session, challenge_id)}
+            changes = {new_instance(session, challenge, team_id, self.settings, self.box).id: "started"
+                       for team_id in naming.team_ids(challenge.total_teams) if team_id not in known}
+            events.record(session, "challenge_deployed", actor, detail={"challenge": challenge_id,
+                                                                       "instances": len(changes)})
+        self.deployer.submit(changes)
 
     def delete(self, challenge_id: str, *, actor: str) -> None:
         """Every instance removed (and the network), then the challenge; a 503 naming the
@@ -111,7 +136,8 @@ class ChallengeService:
             raise Unavailable(f"removing {len(failed)} instance(s) failed: the challenge is kept; try again",
                               code="removal_failed", instances=failed)
         with self.database.write() as session:
-            session.execute(delete(PublishedPort).where(PublishedPort.instance_id.in_(ids)))
+            session.execute(delete(PublishedPort).where(PublishedPort.instance_id.in_(
+                select(ChallengeInstance.id).where(ChallengeInstance.challenge_id == challenge_id))))
             session.execute(delete(ChallengeInstance).where(ChallengeInstance.challenge_id == challenge_id))
             session.execute(delete(Challenge).where(Challenge.id == challenge_id))
             events.record(session, "challenge_deleted", actor, detail={"challenge": challenge_id})
@@ -138,6 +164,7 @@ class ChallengeService:
             challenge = self._challenge(session, challenge_id)
             if not challenge.is_active:
                 raise Conflict(f"challenge {challenge.name} is not active", code="challenge_inactive")
+            refuse_assigned(challenge)
             existing = {row.team_id: row for row in self._instances(session, challenge_id)}
             changes = {}
             for team_id in naming.team_ids(challenge.total_teams):
@@ -183,17 +210,6 @@ class ChallengeService:
             instance_id = instance.id
         self.deployer.submit({instance_id: "recreated"})
         return self.access(challenge_id, team_id)
-
-    def resume(self) -> dict[str, str]:
-        """At start: what a run cut short by a restart left in flight is done again."""
-        with self.database.read() as session:
-            rows = session.scalars(select(ChallengeInstance).where(ChallengeInstance.status.in_(list(IN_FLIGHT))))
-            changes = {row.id: {I.PENDING: "started", I.STARTING: "started", I.STOPPING: "stopped",
-                                I.REMOVING: "absent"}[row.status] for row in rows}
-        if changes:
-            log.warning("challenge instances left in flight by a restart are done again: %d", len(changes))
-            self.deployer.submit(changes)
-        return changes
 
     # ---- reads -------------------------------------------------------------------------------
 
@@ -254,8 +270,9 @@ class ChallengeService:
         """The instances of teams past `count` (the highest ids first) removed, rows and all."""
         keep = set(naming.team_ids(count))
         with self.database.read() as session:
-            # Ordered by team id: the highest first.
-            beyond = [row.id for row in reversed(self._instances(session, challenge_id)) if row.team_id not in keep]
+            # The highest team numbers first (team-1000 after team-999).
+            rows = sorted(self._instances(session, challenge_id), key=lambda row: natural_key(row.team_id))
+            beyond = [row.id for row in reversed(rows) if row.team_id not in keep]
         if not beyond:
             return
         self.role.require_acting()
@@ -269,3 +286,10 @@ class ChallengeService:
         instances = self._instances(session, challenge.id)
         flags = {row.id: self.box.open(row.flag) for row in instances} if with_flags else None
         return challenge_view(challenge, instances, self.settings.public_host, flags)
+
+
+def refuse_assigned(challenge: Challenge) -> None:
+    """A challenge /assign made has the teams /assign names, not team-001 .. team-NNN."""
+    if challenge.assign_key is not None:
+        raise Conflict(f"challenge {challenge.name} is seed 000's {challenge.assign_key!r}: its teams come and go"
+                       " with /assign and /remove", code="assigned_challenge")

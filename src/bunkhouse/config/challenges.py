@@ -18,9 +18,10 @@ class ChallengeSettings:
     # The allow-list of challenge images (a YAML file; relative to the project folder): no other
     # image is started, whatever a caller names.
     images_file: str = "config/challenge-images.yml"
-    # Host ports the instances' ports are published on, one per instance port, kept per team.
-    port_first: int = 33000
-    port_last: int = 34999
+    # Host ports the instances' ports are published on, one per instance port, kept per team;
+    # below the kernel's ephemeral range (32768 and up), where outgoing connections take ports.
+    port_first: int = 23000
+    port_last: int = 24999
     # Address they are published on, and the host teams are told (public_ip, access_url).
     bind_address: str = "127.0.0.1"
     host: str = ""

@@ -33,14 +33,15 @@ reservation_requests = limiter.shared_limit(lambda: f"{_per_minute()} per minute
                                             exempt_when=lambda: _per_minute() == 0)
 
 
-# Flag checks: at most this many a minute for one team of one challenge, whoever asks.
+# Flag checks: at most this many a minute for one team of one challenge, per caller.
 FLAG_CHECKS_PER_MINUTE = 10
 _FLAG_SCOPE = "flag-checks"
 
 
 def _team() -> str:
+    """One budget per team of a challenge and caller: one caller's guesses never lock a team out."""
     args = request.view_args or {}
-    return f"team:{args.get('challenge_id')}:{args.get('team_id')}"
+    return f"team:{args.get('challenge_id')}:{args.get('team_id')}:{_caller()}"
 
 
 flag_checks = limiter.shared_limit(f"{FLAG_CHECKS_PER_MINUTE} per minute", scope=_FLAG_SCOPE, key_func=_team)

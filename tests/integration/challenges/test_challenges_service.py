@@ -3,7 +3,7 @@
 each team's address answers over HTTP with its own page, its flag file holds its own flag, team
 A's instance cannot reach team B's (nor the host, nor 169.254.169.254), the flag check knows the
 right team's flag, a restart of the service keeps every address, and removal leaves no container
-and no network."""
+and no network; seed 000's /assign and /remove as written."""
 
 from __future__ import annotations
 
@@ -144,3 +144,22 @@ def test_removal_leaves_no_container_and_no_network(admin, challenge):
     assert challenge_containers() == [] and challenge_networks() == []
     assert admin.delete(f"/api/v1/challenges/{challenge['id']}").status == 204
     assert admin.get(f"/api/v1/challenges/{challenge['id']}").status == 404
+
+
+def test_seed_000s_assign_and_remove_as_written(admin):
+    assign = {"team_id": "team1", "challenge_id": "web1", "image": DEMO}
+    first = admin.post("/assign", assign)
+    assert first.status == 200 and first.body["status"] == "success", first.body
+    assert json.loads(fetch(first.body["address"] + "/"))["team"] == "team1"
+    assert admin.post("/assign", assign).body == first.body  # the same address again
+    refused = admin.post("/assign", {**assign, "image": "nginx:alpine"})
+    assert refused.status == 400 and refused.body["status"] == "error"
+    removed = admin.post("/remove", {"team_id": "team1", "challenge_id": "web1"})
+    assert removed.body == {"status": "success", "message": "Container bunkhouse-ch-1-team1 stopped and removed."}
+    assert challenge_containers() == []
+    again = admin.post("/remove", {"team_id": "team1", "challenge_id": "web1"})
+    assert again.status == 404 and again.body["status"] == "error"
+    # Its challenge goes with DELETE, network and all.
+    made, = [c for c in admin.get("/api/v1/challenges/").body["challenges"] if c["name"].startswith("assign-")]
+    assert admin.delete(f"/api/v1/challenges/{made['id']}").status == 204
+    assert challenge_networks() == []

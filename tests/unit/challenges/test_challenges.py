@@ -100,6 +100,9 @@ def test_a_redeploy_keeps_addresses_and_flags_and_new_flags_changes_only_the_fla
     assert [i["ports"] for i in again["instances"]] == [i["ports"] for i in first["instances"]]
     assert [i["flag"] for i in again["instances"]] == [i["flag"] for i in first["instances"]]
     assert [item["state"] for item in instance_runs(fake_runner)[-1]["challenge_instances"]] == ["recreated"] * 3
+    # The image was made sure of once, before the first run that started it; not at start, not again.
+    images = [call[1] for call in fake_runner.calls if call[0] == "challenge_images.yml"]
+    assert images == [{"challenge_images": [{"image": DEMO, "build": "images/demo-challenge"}]}]
     assert api.post(path, {"force_redeploy": True, "new_flags": True}).status == 202 and challenges.deployer.idle(10)
     renewed = api.get(f"/api/v1/challenges/{first['id']}").body
     assert [i["ports"] for i in renewed["instances"]] == [i["ports"] for i in first["instances"]]
@@ -219,12 +222,12 @@ def test_an_unknown_challenge_or_team_is_a_404_naming_it(api, challenges):
     assert missing.status == 404 and missing.body["error"]["code"] == "instance_not_found"
 
 
-def test_a_deploy_cut_short_by_a_restart_is_done_again_at_start(api, challenges):
+def test_a_deploy_cut_short_by_a_restart_is_done_again_at_start(api, challenges, app):
     challenge = api.post("/api/v1/challenges/", body(total_teams=2)).body
     challenges.deployer.submit = lambda changes: None  # this process dies before its run
     assert api.post(f"/api/v1/challenges/{challenge['id']}/deploy", {}).status == 202
     del challenges.deployer.submit
-    assert sorted(challenges.resume().values()) == ["started", "started"]
+    assert sorted(app.extensions["bunkhouse.lifecycle"].challenge_jobs.resume().values()) == ["recreated"] * 2
     assert challenges.deployer.idle(10)
     assert {i["status"] for i in api.get(f"/api/v1/challenges/{challenge['id']}").body["instances"]} == {"running"}
 

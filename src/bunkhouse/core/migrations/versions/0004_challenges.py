@@ -1,4 +1,5 @@
-"""Challenges, their per-team instances and the host ports those keep (behaviour 2).
+"""Challenges (with seed 000's challenge_id for those /assign made), their per-team instances
+and the host ports those keep (behaviour 2).
 
 Revision ID: 0004
 Revises: 0003
@@ -30,6 +31,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.Column("updated_at", sa.DateTime, nullable=False),
         sa.Column("created_by", sa.String(64), nullable=True),
+        sa.Column("assign_key", sa.String(64), nullable=True, unique=True),
     )
     op.create_table(
         "challenge_instances",
