@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bunkhouse.challenges.deployer import Deployer
 from bunkhouse.challenges.models import IN_FLIGHT, ChallengeInstance
@@ -35,12 +35,16 @@ class ChallengeJobs:
         self.resume()
 
     def resume(self) -> dict[str, str]:
-        """What a run cut short by a restart left in flight is done again; {instance id: change}."""
-        with self.service.database.read() as session:
+        """What a run cut short by a restart left in flight is done again; {instance id: change}.
+        Each goes back to pending first: the worker applies a queued change only to a pending one."""
+        with self.service.database.write() as session:
             rows = session.scalars(select(ChallengeInstance).where(ChallengeInstance.status.in_(list(IN_FLIGHT))))
             # A start cut short is made anew (it may have been a reset or a redeploy: recreated).
             changes = {row.id: {I.PENDING: "recreated", I.STARTING: "recreated", I.STOPPING: "stopped",
                                 I.REMOVING: "absent"}[row.status] for row in rows}
+            session.execute(update(ChallengeInstance).where(ChallengeInstance.id.in_(list(changes)),
+                                                            ChallengeInstance.status.in_(list(IN_FLIGHT)))
+                            .values(status=I.PENDING).execution_options(synchronize_session=False))
         if changes:
             log.warning("challenge instances left in flight by a restart are done again: %d", len(changes))
             self.deployer.submit(changes)

@@ -236,3 +236,15 @@ def test_kubernetes_quantities_map_onto_docker():
     assert (cpus_of("500m", "f"), cpus_of("0.25", "f"), cpus_of(1, "f")) == (0.5, 0.25, 1.0)
     assert (bytes_of("512Mi", "f"), bytes_of("128M", "f"), bytes_of("1g", "f")) == (512 * 1024**2, 128 * 10**6,
                                                                                    1024**3)
+
+
+@pytest.mark.parametrize("left, change, ends", [
+    ("starting", "recreated", "running"), ("stopping", "stopped", "stopped"), ("removing", "absent", "removed")])
+def test_a_run_cut_short_by_a_restart_is_done_again_at_start(api, challenges, app, fake_runner, left, change, ends):
+    challenge = deployed(api, challenges, total_teams=1)
+    with app.extensions["bunkhouse.database"].write() as session:
+        session.execute(text(f"UPDATE challenge_instances SET status = '{left}'"))
+    assert list(app.extensions["bunkhouse.lifecycle"].challenge_jobs.resume().values()) == [change]
+    assert challenges.deployer.idle(10)
+    assert instance_runs(fake_runner)[-1]["challenge_instances"][0]["state"] == change
+    assert [i["status"] for i in api.get(f"/api/v1/challenges/{challenge['id']}").body["instances"]] == [ends]
