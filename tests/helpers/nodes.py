@@ -52,6 +52,13 @@ def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=60)
 
 
+def tcp_from_container(container: str, host: str, port: int) -> str:
+    """TCP from inside a container (as its own user, with its bash): 'open', or how it failed."""
+    return docker("exec", container, "bash", "-c",
+                  f"timeout 5 bash -c 'exec 3<>/dev/tcp/{host}/{port}' 2>&1 && echo open || echo failed",
+                  check=False).stdout.strip()
+
+
 def node_sh(node: Node | str, script: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run a shell script inside a node as root (docker exec), the way an operator would look."""
     name = node.name if isinstance(node, Node) else node

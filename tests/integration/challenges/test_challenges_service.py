@@ -13,6 +13,7 @@ import urllib.request
 
 import pytest
 
+from helpers.nodes import tcp_from_container
 from helpers.service import port_range, run_by_hand, running_service
 from helpers.waiting import wait_for
 
@@ -103,20 +104,15 @@ def test_each_team_reaches_its_own_instance_and_reads_only_its_own_flag(admin, c
     assert len({instance["flag"] for instance in challenge["instances"]}) == 3
 
 
-def tcp_from(container: str, host: str, port: int) -> str:
-    return docker("exec", container, "bash", "-c",
-                  f"timeout 5 bash -c 'exec 3<>/dev/tcp/{host}/{port}' 2>&1 && echo open || echo failed")
-
-
 def test_team_a_cannot_reach_team_b_nor_the_host_nor_the_metadata_address(challenge):
     a, b = challenge["instances"][0], challenge["instances"][1]
     b_address = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", b["container_name"])
     gateway = docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}", a["container_name"])
     assert b_address and gateway
-    assert tcp_from(b["container_name"], "127.0.0.1", 8080) == "open"  # B's service runs
-    assert "open" not in tcp_from(a["container_name"], b_address, 8080)
-    assert "refused" in tcp_from(a["container_name"], gateway, 22)  # the host's sshd or any port of it
-    assert "refused" in tcp_from(a["container_name"], "169.254.169.254", 80)
+    assert tcp_from_container(b["container_name"], "127.0.0.1", 8080) == "open"  # B's service runs
+    assert "open" not in tcp_from_container(a["container_name"], b_address, 8080)
+    assert "refused" in tcp_from_container(a["container_name"], gateway, 22)  # the host's sshd or any port of it
+    assert "refused" in tcp_from_container(a["container_name"], "169.254.169.254", 80)
 
 
 def test_the_flag_check_knows_only_the_right_teams_flag(admin, challenge):

@@ -16,6 +16,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from helpers.named import remove_named_containers, tool
+from helpers.nodes import tcp_from_container
 from helpers.seed_004_client import ContainerClient
 from helpers.service import free_port, running_service
 from helpers.waiting import wait_for
@@ -92,12 +93,6 @@ def test_the_hot_container_runs_without_being_asked(admin):
     assert core["addresses"]["8080"].startswith("127.0.0.1:")
 
 
-def tcp_in(name: str, host: str, port: int) -> str:
-    """TCP from inside a named container: 'open', or how it failed."""
-    return docker("exec", f"bunkhouse-c-{name}", "bash", "-c",
-                  f"timeout 5 bash -c 'exec 3<>/dev/tcp/{host}/{port}' 2>&1 && echo open || echo failed")
-
-
 def test_a_named_container_reaches_nothing_of_the_host_nor_the_metadata_address():
     network = json.loads(docker("network", "inspect", "bunkhouse-containers"))[0]
     bridge = "br-" + network["Id"][:12]
@@ -113,8 +108,8 @@ def test_a_named_container_reaches_nothing_of_the_host_nor_the_metadata_address(
     try:
         assert wait_for(lambda: subprocess.run([sys.executable, "-c", f"import socket; socket.create_connection("
                                                 f"('127.0.0.1', {port}), 1)"]).returncode == 0, 30, interval=0.2)
-        assert "refused" in tcp_in("itest_core", gateway, port)
-        assert "refused" in tcp_in("itest_core", "169.254.169.254", 80)
+        assert "refused" in tcp_from_container("bunkhouse-c-itest_core", gateway, port)
+        assert "refused" in tcp_from_container("bunkhouse-c-itest_core", "169.254.169.254", 80)
     finally:
         os.killpg(host_service.pid, signal.SIGKILL)
         host_service.wait(10)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
 from sqlalchemy import update
 
 from bunkhouse.config import Config
@@ -84,24 +85,29 @@ def test_a_recreation_that_fails_leaves_the_node_out_for_the_monitor_to_recover(
     assert fleet.stale_members() == []
 
 
-def test_a_reload_that_changes_the_nodes_limits_names_the_stale_nodes(tmp_path, database_url, fake_runner, engine):
+@pytest.fixture
+def entry_app(tmp_path, database_url, fake_runner, engine):
+    """An app whose node pool comes from a containers file's ssh_node entry (min 2, 512m); yields (app, file)."""
     path = tmp_path / "containers.yml"
     node_pool_file(path, min=2, max=2, limits={"memory": "512m"})
     config = Config.from_environ(unit_environment(tmp_path, database_url, BUNKHOUSE_CONTAINERS_FILE=str(path)))
     app = make_app(config, fake_runner, engine, nodes=2)
     fake_runner.on_run = engine.apply_node_run
-    try:
-        api, fleet = Api(app.test_client()), app.extensions["bunkhouse.fleet"]
-        made_from(app, {"node-1": fleet.pool.digest, "node-2": fleet.pool.digest})
-        same = api.post("/api/v1/containers/reload-config")
-        assert (same.status, same.body["stale_nodes"]) == (200, [])  # the same limits: nothing stale
-        node_pool_file(path, min=2, max=2, limits={"memory": "768m"})
-        answer = api.post("/api/v1/containers/reload-config", {"strategy": "immediate"})
-        assert (answer.status, answer.body["stale_nodes"]) == (200, ["node-1", "node-2"])
-        assert sizing(app).refresh(all_at_once=True) == ["node-1", "node-2"]
-        assert fake_runner.provision_calls()[-1]["pool_node_memory"] == "768m"
-    finally:
-        close(app)
+    yield app, path
+    close(app)
+
+
+def test_a_reload_that_changes_the_nodes_limits_names_the_stale_nodes(entry_app, fake_runner):
+    app, path = entry_app
+    api, fleet = Api(app.test_client()), app.extensions["bunkhouse.fleet"]
+    made_from(app, {"node-1": fleet.pool.digest, "node-2": fleet.pool.digest})
+    same = api.post("/api/v1/containers/reload-config")
+    assert (same.status, same.body["stale_nodes"]) == (200, [])  # the same limits: nothing stale
+    node_pool_file(path, min=2, max=2, limits={"memory": "768m"})
+    answer = api.post("/api/v1/containers/reload-config", {"strategy": "immediate"})
+    assert (answer.status, answer.body["stale_nodes"]) == (200, ["node-1", "node-2"])
+    assert sizing(app).refresh(all_at_once=True) == ["node-1", "node-2"]
+    assert fake_runner.provision_calls()[-1]["pool_node_memory"] == "768m"
 
 
 def test_a_node_lost_under_a_reservation_is_replaced_by_one_made_for_it(growing_app, api, engine, fake_runner):
@@ -129,20 +135,12 @@ def test_an_immediate_reload_recreates_every_free_stale_node_at_once_in_the_back
     assert job_id == "pool-refresh" and refresh(*args) == ["node-1", "node-2"]
 
 
-def test_an_immediate_reload_through_the_api_recreates_the_stale_nodes_in_the_background(tmp_path, database_url,
-                                                                                         fake_runner, engine):
-    path = tmp_path / "containers.yml"
-    node_pool_file(path, min=2, max=2, limits={"memory": "512m"})
-    config = Config.from_environ(unit_environment(tmp_path, database_url, BUNKHOUSE_CONTAINERS_FILE=str(path)))
-    app = make_app(config, fake_runner, engine, nodes=2)
-    fake_runner.on_run = engine.apply_node_run
-    try:
-        asked = []
-        app.extensions["bunkhouse.lifecycle"].jobs.scheduler = SimpleNamespace(
-            running=True, at=lambda job_id, when, func, *args: asked.append((job_id, func, args)))
-        made_from(app, {"node-1": "older", "node-2": "older"})
-        assert Api(app.test_client()).post("/api/v1/containers/reload-config", {"strategy": "immediate"}).status == 200
-        (job_id, refresh, args), = asked
-        assert job_id == "pool-refresh" and refresh(*args) == ["node-1", "node-2"]
-    finally:
-        close(app)
+def test_an_immediate_reload_through_the_api_recreates_the_stale_nodes_in_the_background(entry_app):
+    app, _ = entry_app
+    asked = []
+    app.extensions["bunkhouse.lifecycle"].jobs.scheduler = SimpleNamespace(
+        running=True, at=lambda job_id, when, func, *args: asked.append((job_id, func, args)))
+    made_from(app, {"node-1": "older", "node-2": "older"})
+    assert Api(app.test_client()).post("/api/v1/containers/reload-config", {"strategy": "immediate"}).status == 200
+    (job_id, refresh, args), = asked
+    assert job_id == "pool-refresh" and refresh(*args) == ["node-1", "node-2"]
