@@ -33,6 +33,8 @@ from bunkhouse.fleet.renewal import Renewals
 from bunkhouse.fleet.sizing import PoolSizing
 from bunkhouse.fleet.warmth import POOL_PREFIX
 from bunkhouse.identity.bootstrap import bootstrap_admin
+from bunkhouse.identity.logins import Logins
+from bunkhouse.identity.teams import Teams
 from bunkhouse.identity.tokens import Tokens
 from bunkhouse.identity.users import ApiUsers
 from bunkhouse.jobs.scheduler import Scheduler
@@ -50,7 +52,7 @@ from bunkhouse.reservations.service import ReservationService
 from bunkhouse.runner.batcher import Batcher
 from bunkhouse.runner.playbooks import Runner
 from bunkhouse.runner.records import recorder
-from bunkhouse.web import events_api, fleet_api, health, metrics, users_api
+from bunkhouse.web import auth_api, events_api, fleet_api, health, metrics, seed_users, teams_api, users_api
 from bunkhouse.web.access import init_access
 from bunkhouse.web.access_log import init_access_log
 from bunkhouse.web.docs import init_docs
@@ -123,11 +125,14 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
     lifecycle.profile_jobs.read_file()
     profiles.reload_listeners.append(lifecycle.jobs.after_reload)
     users, tokens = ApiUsers(database, config.auth), Tokens(database, config.auth)
+    teams = Teams(database, config.logins.invite_hours)
+    logins = Logins(database, users, teams, users.passwords, config.logins)
     app.extensions.update({
         "bunkhouse.database": database, "bunkhouse.fleet": fleet, "bunkhouse.reservations": service,
         "bunkhouse.users": users, "bunkhouse.lifecycle": lifecycle, "bunkhouse.status": lifecycle.status,
         "bunkhouse.replacements": replacements, "bunkhouse.reconciler": reconciler, "bunkhouse.profiles": profiles,
-        "bunkhouse.challenges": challenges, "bunkhouse.assignments": assignments,
+        "bunkhouse.challenges": challenges, "bunkhouse.assignments": assignments, "bunkhouse.teams": teams,
+        "bunkhouse.logins": logins,
     })
 
     # The web shell: the access log first (it times everything), then who may call what.
@@ -135,12 +140,13 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
     init_errors(app)
     init_docs(app)
     init_access(app, tokens, config.auth.enabled)
-    init_rate_limit(app, config.auth)
+    init_rate_limit(app, config.auth, config.logins)
     health.init_health(app, config.http.health_cache_seconds)
     init_metrics(app, database, config.metrics, config.project_dir, fleet.pool.name,
                  lambda: [POOL_PREFIX + warmth for warmth in named.catalog.pools])
-    for blueprint in (health.bp, metrics.bp, users_api.bp, events_api.bp, fleet_api.bp, reservations_api.bp,
-                      seed_routes.bp, profiles_api.bp, challenges_api.bp, challenge_seed_routes.bp):
+    for blueprint in (health.bp, metrics.bp, users_api.bp, seed_users.bp, teams_api.bp, auth_api.bp, events_api.bp,
+                      fleet_api.bp, reservations_api.bp, seed_routes.bp, profiles_api.bp, challenges_api.bp,
+                      challenge_seed_routes.bp):
         app.register_blueprint(blueprint)
 
     if config.auth.enabled:

@@ -76,6 +76,12 @@ def api(client) -> Api:
 
 
 @pytest.fixture
+def admin(api, unit_config) -> Api:
+    """The API as the first admin (for the modules that turn authentication on)."""
+    return api.as_(unit_config.admin_token_file.read_text().strip())
+
+
+@pytest.fixture
 def service(app):
     return app.extensions["bunkhouse.reservations"]
 

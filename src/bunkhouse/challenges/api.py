@@ -1,6 +1,10 @@
 """Seed 003's challenge routes (/api/v1/challenges/...), with its fields: create, list, get,
 update, delete (admins), deploy for every team (202), stop, stats, a team's access, the flag
-check and a team's reset. Errors carry seed 003's `detail` beside bunkhouse's `error`."""
+check and a team's reset. Errors carry seed 003's `detail` beside bunkhouse's `error`.
+
+Who sees what (seed 003's roles): admins (Master) everything, with the flags; managers (Admin)
+every challenge and team, no flags; users (User) the active challenges with their own team's
+instances only, and their own team's access, flag check and reset."""
 
 from __future__ import annotations
 
@@ -23,8 +27,9 @@ from bunkhouse.challenges.schemas import (
     StopIn,
 )
 from bunkhouse.challenges.service import ChallengeService
-from bunkhouse.core.errors import BadRequest
-from bunkhouse.web.access import admin_only, owner_of_new, principal
+from bunkhouse.challenges.views import EVERYONE, Scope
+from bunkhouse.core.errors import BadRequest, Forbidden, NotFound
+from bunkhouse.web.access import admin_only, managers_only, owner_of_new, principal
 from bunkhouse.web.errors import seed_error_fields
 from bunkhouse.web.ratelimit import flag_checks
 
@@ -39,6 +44,17 @@ _TEAM = re.compile(r"^team-[0-9]{3,4}$")
 
 def service() -> ChallengeService:
     return current_app.extensions["bunkhouse.challenges"]
+
+
+def _scope() -> Scope:
+    caller = principal()
+    return EVERYONE if caller.is_manager else Scope(everyone=False, team_id=caller.team_id)
+
+
+def _own_team(team_id: str) -> None:
+    """A user acts on their own team's instance only."""
+    if not _scope().sees(team_id):
+        raise Forbidden(f"{team_id} is not your team", code="not_your_team", team_id=team_id)
 
 
 def _checked(challenge_id: str, team_id: str | None = None) -> None:
@@ -62,22 +78,26 @@ def create_challenge(body):
 
 
 @bp.get("/", strict_slashes=False)
-@admin_only
 @bp.input(PageQuery, location="query", arg_name="query")
 @bp.output(ChallengeListOut)
-@bp.doc(summary="Every challenge, with its instances (skip/limit; admins)")
+@bp.doc(summary="Challenges with their instances (skip/limit): every one for admins and managers; for a user, "
+                "the active ones with their team's instance")
 def list_challenges(query):
-    return service().list(query["skip"], query["limit"])
+    scope = _scope()
+    page = service().list(query["skip"], query["limit"], active_only=not scope.everyone)
+    return {**page, "challenges": [scope.of(view) for view in page["challenges"]]}
 
 
 @bp.get("/<challenge_id>")
-@admin_only
 @bp.output(ChallengeOut)
-@bp.doc(summary="One challenge, with its instances and each team's flag (admins)",
-        responses={**MALFORMED_ID, 404: "No such challenge"})
+@bp.doc(summary="One challenge with its instances (each team's flag for admins; a user sees their team's only)",
+        responses={**MALFORMED_ID, 404: "No such challenge (for a user: or not active)"})
 def get_challenge(challenge_id: str):
     _checked(challenge_id)
-    return service().get(challenge_id, with_flags=True)
+    scope, view = _scope(), service().get(challenge_id, with_flags=principal().is_admin)
+    if not (scope.everyone or view["is_active"]):
+        raise NotFound(f"no challenge {challenge_id}", code="challenge_not_found", challenge_id=challenge_id)
+    return scope.of(view)
 
 
 @bp.put("/<challenge_id>")
@@ -128,9 +148,9 @@ def stop_challenge(challenge_id: str, body):
 
 
 @bp.get("/<challenge_id>/stats")
-@admin_only
+@managers_only
 @bp.output(StatsOut)
-@bp.doc(summary="How many instances run or failed, and each team's host:port",
+@bp.doc(summary="How many instances run or failed, and each team's host:port (admins and managers)",
         responses={**MALFORMED_ID, 404: "No such challenge"})
 def challenge_stats(challenge_id: str):
     _checked(challenge_id)
@@ -138,12 +158,12 @@ def challenge_stats(challenge_id: str):
 
 
 @bp.get("/<challenge_id>/teams/<team_id>/access")
-@admin_only
 @bp.output(AccessOut)
-@bp.doc(summary="Where a team reaches its instance",
-        responses={**MALFORMED_ID, 404: "No such challenge, or the team has none"})
+@bp.doc(summary="Where a team reaches its instance (a user: their own team only)",
+        responses={**MALFORMED_ID, 403: "Not your team", 404: "No such challenge, or the team has none"})
 def team_access(challenge_id: str, team_id: str):
     _checked(challenge_id, team_id)
+    _own_team(team_id)
     return service().access(challenge_id, team_id)
 
 
@@ -151,19 +171,25 @@ def team_access(challenge_id: str, team_id: str):
 @flag_checks
 @bp.input(FlagIn, arg_name="body")
 @bp.output(FlagOut)
-@bp.doc(summary="Check a team's flag (only while its instance runs; at most 10 tries a minute per team)",
-        responses={**MALFORMED_ID, 404: "No such challenge, or the team has none", 409: "Its instance does not run",
-                   429: "Too many tries for this team"})
+@bp.doc(summary="Check a team's flag (only while its instance runs; at most 10 tries a minute per team; a user: "
+                "their own team only)",
+        responses={**MALFORMED_ID, 403: "Not your team", 404: "No such challenge, or the team has none",
+                   409: "Its instance does not run", 429: "Too many tries for this team"})
 def check_flag(challenge_id: str, team_id: str, body):
     _checked(challenge_id, team_id)
+    _own_team(team_id)
     return service().check_flag(challenge_id, team_id, body["flag"], actor=principal().name)
 
 
 @bp.post("/<challenge_id>/teams/<team_id>/reset")
-@admin_only
 @bp.output(AccessOut, status_code=202)
-@bp.doc(summary="Make a team's instance anew from the image (its address and flag kept)",
-        responses={**MALFORMED_ID, 404: "No such challenge, or the team has none"})
+@bp.doc(summary="Make a team's instance anew from the image, its address and flag kept (admins, or a member of "
+                "the team)",
+        responses={**MALFORMED_ID, 403: "Not your team", 404: "No such challenge, or the team has none"})
 def reset_instance(challenge_id: str, team_id: str):
     _checked(challenge_id, team_id)
+    caller = principal()
+    if not caller.is_admin and caller.team_id != team_id:
+        raise Forbidden(f"only an admin or a member of {team_id} resets its instance", code="not_your_team",
+                        team_id=team_id)
     return service().reset(challenge_id, team_id, actor=principal().name), 202

@@ -76,11 +76,11 @@ class ChallengeService:
             session.flush()
             return self._view(session, challenge)
 
-    def list(self, skip: int, limit: int) -> dict:
+    def list(self, skip: int, limit: int, *, active_only: bool = False) -> dict:
+        shown = select(Challenge).where(Challenge.is_active.is_(True)) if active_only else select(Challenge)
         with self.database.read() as session:
-            rows = session.scalars(select(Challenge).order_by(Challenge.created_at, Challenge.id)
-                                   .offset(skip).limit(limit)).all()
-            total = session.scalar(select(func.count()).select_from(Challenge))
+            rows = session.scalars(shown.order_by(Challenge.created_at, Challenge.id).offset(skip).limit(limit)).all()
+            total = session.scalar(select(func.count()).select_from(shown.subquery()))
             return {"challenges": [self._view(session, row) for row in rows], "total": total}
 
     def get(self, challenge_id: str, *, with_flags: bool = False) -> dict:

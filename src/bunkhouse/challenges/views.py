@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from bunkhouse.challenges import naming
 from bunkhouse.challenges.models import Challenge, ChallengeInstance
 from bunkhouse.challenges.models import InstanceStatus as I
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose instances a caller sees: every team's (admins and managers), or one team's (a
+    user: their team's, none without a team; and only active challenges)."""
+
+    everyone: bool = True
+    team_id: str | None = None
+
+    def sees(self, team_id: str) -> bool:
+        return self.everyone or team_id == self.team_id
+
+    def of(self, view: dict) -> dict:
+        """A challenge's view with only the instances this scope sees."""
+        return view if self.everyone else {
+            **view, "instances": [row for row in view["instances"] if self.sees(row["team_id"])]}
+
+
+EVERYONE = Scope()
 
 
 def iso_utc(moment: datetime | None) -> str | None:

@@ -12,8 +12,9 @@ from pathlib import Path
 from bunkhouse.config.challenges import ChallengeSettings
 from bunkhouse.config.checks import SAFE_PASSWORD_LENGTH, check_exposure, check_open_without_auth
 from bunkhouse.config.environment import ConfigError, Environment
+from bunkhouse.config.identity import AuthSettings, LoginSettings
 
-__all__ = ["ConfigError", "Config", "SAFE_PASSWORD_LENGTH"]
+__all__ = ["AuthSettings", "ConfigError", "Config", "LoginSettings", "SAFE_PASSWORD_LENGTH"]
 
 # src/bunkhouse/config/__init__.py -> the repository root, where playbooks/, roles/ and inventory/ live.
 DEFAULT_PROJECT_DIR = Path(__file__).resolve().parents[3]
@@ -146,35 +147,6 @@ def _size(env: Environment, name: str, default: str) -> str:
 
 def _bytes(size: str) -> int:
     return int(size[:-1]) * {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[size[-1]]
-
-
-@dataclass(frozen=True)
-class AuthSettings:
-    # Bearer tokens on every route but the open ones (off: anyone who reaches the port may do anything).
-    enabled: bool = True
-    # Per-user defaults for users of role "user" (an admin can set other values per user).
-    user_max_nodes: int = 5
-    user_max_duration_minutes: int = 240
-    user_max_lease_minutes: int = 480
-    # Reservation requests per minute per caller (user, or address when auth is off); 0: no limit.
-    rate_limit_per_minute: int = 10
-    # Where the rate limit's counters live (Flask-Limiter storage URL; several API processes
-    # share a limit through redis://...).
-    rate_limit_storage: str = "memory://"
-    # With authentication off, listening beyond loopback is refused unless this is on.
-    allow_open_without_auth: bool = False
-
-    @classmethod
-    def read(cls, env: Environment) -> AuthSettings:
-        return cls(
-            enabled=env.switch("BUNKHOUSE_AUTH", cls.enabled),
-            user_max_nodes=env.integer("BUNKHOUSE_USER_MAX_NODES", cls.user_max_nodes, 1),
-            user_max_duration_minutes=env.integer("BUNKHOUSE_USER_MAX_DURATION", cls.user_max_duration_minutes, 1),
-            user_max_lease_minutes=env.integer("BUNKHOUSE_USER_MAX_LEASE", cls.user_max_lease_minutes, 1),
-            rate_limit_per_minute=env.integer("BUNKHOUSE_RATE_LIMIT", cls.rate_limit_per_minute, 0),
-            rate_limit_storage=env.text("BUNKHOUSE_RATE_LIMIT_STORAGE", cls.rate_limit_storage),
-            allow_open_without_auth=env.switch("BUNKHOUSE_ALLOW_OPEN_WITHOUT_AUTH", cls.allow_open_without_auth),
-        )
 
 
 @dataclass(frozen=True)
@@ -353,6 +325,7 @@ class Config:
     containers: ContainersSettings = field(default_factory=ContainersSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     challenges: ChallengeSettings = field(default_factory=ChallengeSettings)
+    logins: LoginSettings = field(default_factory=LoginSettings)
 
     @property
     def inventory_dir(self) -> Path:
@@ -390,6 +363,7 @@ class Config:
             containers=ContainersSettings.read(env),
             metrics=MetricsSettings.read(env),
             challenges=ChallengeSettings.read(env),
+            logins=LoginSettings.read(env),
         )
         check_exposure(published_beyond_loopback=config.pool.published_beyond_loopback,
                        bind_address=config.pool.ssh_bind_address,

@@ -31,10 +31,17 @@ class Principal:
     role: str
     quota: Quota
     token_id: str | None = None
+    team_id: str | None = None
+    session_id: str | None = None  # the login the token came from (None: an API token)
 
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+    @property
+    def is_manager(self) -> bool:
+        """Manages users and teams, sees every team's instances: an admin or a manager."""
+        return self.role in (Role.ADMIN, Role.MANAGER)
 
 
 # Authentication off (BUNKHOUSE_AUTH=off): every caller is this, with every right.
@@ -45,7 +52,7 @@ def quota_of(user: ApiUser, settings: AuthSettings) -> Quota:
     """A user's quota: their own values, else the configured defaults (admins: no default)."""
     defaults = (
         Quota(settings.user_max_nodes, settings.user_max_duration_minutes, settings.user_max_lease_minutes)
-        if user.role == Role.USER else NO_QUOTA
+        if user.role != Role.ADMIN else NO_QUOTA
     )
     return Quota(*(getattr(user, field) if getattr(user, field) is not None else getattr(defaults, field)
                    for field in QUOTA_FIELDS))

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bunkhouse.config import AuthSettings
 from bunkhouse.core import events
@@ -24,7 +25,7 @@ from bunkhouse.core.errors import BadRequest, Unauthorized
 from bunkhouse.core.lookup import get_or_404
 from bunkhouse.core.model import utcnow
 from bunkhouse.core.paging import Page, read_page
-from bunkhouse.identity.models import ApiToken, ApiUser
+from bunkhouse.identity.models import ApiToken, ApiUser, TokenKind
 from bunkhouse.identity.principal import Principal, quota_of
 
 TOKEN_PATTERN = re.compile(r"^bkh_(?P<id>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{20,100})$")
@@ -34,6 +35,24 @@ LABEL_MAX = 128
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue(session: Session, user: ApiUser, kind: TokenKind, *, now: datetime, expires_at: datetime | None,
+          label: str = "", session_id: str | None = None) -> tuple[ApiToken, str]:
+    """A new token row in this transaction, and the token itself (never stored)."""
+    token_id = secrets.token_hex(6)
+    token = f"bkh_{token_id}_{secrets.token_urlsafe(32)}"
+    row = ApiToken(id=token_id, user_id=user.id, token_hash=hash_token(token), label=label, created_at=now,
+                   expires_at=expires_at, kind=kind, session_id=session_id)
+    session.add(row)
+    return row, token
+
+
+def find(session: Session, token: str) -> ApiToken | None:
+    """The row of a well-formed token whose secret matches, else None (revoked or expired ones too)."""
+    match = TOKEN_PATTERN.fullmatch(token) if isinstance(token, str) else None
+    row = session.get(ApiToken, match["id"]) if match else None
+    return row if row is not None and hmac.compare_digest(row.token_hash, hash_token(token)) else None
 
 
 class Tokens:
@@ -54,14 +73,20 @@ class Tokens:
             raise Unauthorized("the Authorization header must be 'Bearer <token>' with a bunkhouse token",
                                code="token_invalid")
         with self.database.read() as session:
-            row = session.get(ApiToken, match["id"])
-            if row is None or not hmac.compare_digest(row.token_hash, hash_token(token)):
+            row = find(session, token)
+            if row is None:
                 raise Unauthorized("unknown token", code="token_invalid")
             if row.revoked_at is not None:
                 raise Unauthorized("this token was revoked", code="token_revoked")
             if row.expires_at is not None and row.expires_at <= self.clock():
                 raise Unauthorized("this token has expired", code="token_expired")
-            return Principal(row.user.name, row.user.role, quota_of(row.user, self.settings), row.id)
+            if row.kind == TokenKind.REFRESH:
+                raise Unauthorized("a refresh token only gets a new access token (POST /api/v1/auth/refresh)",
+                                   code="token_invalid")
+            if not row.user.is_active:
+                raise Unauthorized("this user is deactivated", code="user_inactive")
+            return Principal(row.user.name, row.user.role, quota_of(row.user, self.settings), row.id,
+                             team_id=row.user.team_id, session_id=row.session_id)
 
     def create(self, user_name: str, *, actor: str, label: str = "",
                expires_in_days: int | None = None) -> tuple[ApiToken, str]:
@@ -72,14 +97,12 @@ class Tokens:
                              code="invalid_expires_in_days", field="expires_in_days")
         if len(label) > LABEL_MAX:
             raise BadRequest(f"label is at most {LABEL_MAX} characters", code="invalid_label", field="label")
-        token_id = secrets.token_hex(6)
-        token = f"bkh_{token_id}_{secrets.token_urlsafe(32)}"
         now = self.clock()
         with self.database.write() as session:
             user = get_or_404(session, ApiUser, "user", "user_not_found", name=user_name)
-            row = ApiToken(id=token_id, user_id=user.id, token_hash=hash_token(token), label=label, created_at=now,
-                           expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None)
-            session.add(row)
+            row, token = issue(session, user, TokenKind.API, label=label, now=now,
+                               expires_at=now + timedelta(days=expires_in_days) if expires_in_days else None)
+            token_id = row.id
             events.record(session, "token_created", actor, at=now, detail={
                 "user": user_name, "token_id": token_id, "label": label, "expires_in_days": expires_in_days})
             session.flush()

@@ -1,7 +1,8 @@
 """Who may call what. Deny by default: every route needs a principal (a valid bearer token, or
 anyone when BUNKHOUSE_AUTH is off) unless its endpoint is on the one allow-list, PUBLIC;
-routes for admins only say so once, with @admin_only, and are refused before their request
-body is even read. Product routes that act on one holder's things call require_owner().
+routes for admins only say so once, with @admin_only (for admins and managers: @managers_only),
+and are refused before their request body is even read. Product routes that act on one
+holder's things call require_owner().
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from bunkhouse.identity.tokens import Tokens
 
 # The only endpoints anyone may call without a token: the service's health (and seed 004's
 # health of the containers), the OpenAPI document and the docs that show it (and their assets).
-# Later routes join by a setting.
-# /metrics checks its own token (web/metrics.py).
-PUBLIC = frozenset({"health.healthz", "containers.health", "metrics.metrics", "openapi.spec", "openapi.docs",
-                    "docs.assets"})
+# Seed 003's health, and the routes that get a token: register, login, refresh (register reads
+# a token itself when one is sent). /metrics checks its own token (web/metrics.py).
+PUBLIC = frozenset({"health.healthz", "health.seed_health", "containers.health", "metrics.metrics", "openapi.spec",
+                    "openapi.docs", "docs.assets", "auth.register", "auth.login", "auth.refresh"})
 
 _ADMIN_ONLY = "_bunkhouse_admin_only"
+_MANAGERS_ONLY = "_bunkhouse_managers_only"
 
 
 def admin_only(view: Callable) -> Callable:
@@ -30,12 +32,26 @@ def admin_only(view: Callable) -> Callable:
     return view
 
 
-def is_admin_only(view: Callable) -> bool:
+def managers_only(view: Callable) -> Callable:
+    """Mark a view for admins and managers (seed 003's Master and Admin)."""
+    setattr(view, _MANAGERS_ONLY, True)
+    return view
+
+
+def _marked(view: Callable | None, mark: str) -> bool:
     while view is not None:
-        if getattr(view, _ADMIN_ONLY, False):
+        if getattr(view, mark, False):
             return True
         view = getattr(view, "__wrapped__", None)
     return False
+
+
+def is_admin_only(view: Callable) -> bool:
+    return _marked(view, _ADMIN_ONLY)
+
+
+def is_managers_only(view: Callable) -> bool:
+    return _marked(view, _MANAGERS_ONLY)
 
 
 def init_access(app: Flask, tokens: Tokens, auth_enabled: bool, public: frozenset[str] = PUBLIC) -> None:
@@ -51,8 +67,23 @@ def init_access(app: Flask, tokens: Tokens, auth_enabled: bool, public: frozense
             return
         caller = tokens.authenticate(request.headers.get("Authorization")) if auth_enabled else ANONYMOUS
         g.principal = caller
-        if is_admin_only(app.view_functions[endpoint]) and not caller.is_admin:
+        view = app.view_functions[endpoint]
+        if is_admin_only(view) and not caller.is_admin:
             raise Forbidden("this route is for admins", code="admin_only")
+        if is_managers_only(view) and not caller.is_manager:
+            raise Forbidden("this route is for admins and managers", code="managers_only")
+
+
+def refuse_without_auth(blueprint, allowed: frozenset[str] = frozenset()) -> None:
+    """With BUNKHOUSE_AUTH off, this blueprint's routes (but `allowed`) answer 403 auth_off:
+    users, teams and logins mean nothing while every caller is an anonymous admin."""
+
+    @blueprint.before_request
+    def _refuse():
+        if not auth_enabled() and request.endpoint not in allowed:
+            raise Forbidden("authentication is off (BUNKHOUSE_AUTH=off): users, teams, tokens and logins mean "
+                            "nothing while it is, every caller is an admin and no token is asked for; turn it on "
+                            "to use them", code="auth_off")
 
 
 def principal() -> Principal:

@@ -1,14 +1,16 @@
 """/healthz: the service's own health (database, Docker engine, scheduler, this process's
-role, start-up), each reported; 200 when it can serve, 503 with what is wrong otherwise.
-Open to anyone (access.PUBLIC). What it reports comes from the app (lifecycle.py), asked at
-most once every BUNKHOUSE_HEALTH_CACHE_SECONDS (each answer asks the database and the
-engine: a flood of /healthz must not become a flood on them)."""
+role, start-up), each reported; 200 when it can serve, 503 with what is wrong otherwise. And
+seed 003's /health: healthy or not, with the time. Open to anyone (access.PUBLIC). What they
+report comes from the app (lifecycle.py), asked at most once every
+BUNKHOUSE_HEALTH_CACHE_SECONDS (each answer asks the database and the engine: a flood of
+/healthz must not become a flood on them)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import Boolean, Dict, Nested, String
@@ -72,7 +74,27 @@ class HealthOut(Schema):
         responses={503: {"description": "Starting, stopping, or something it needs does not answer (each check "
                                         "says)", "content": {"application/json": {"schema": HealthOut}}}})
 def healthz():
+    body, healthy = _status()
+    return body, 200 if healthy else 503
+
+
+def _status() -> tuple[dict, bool]:
     extensions = current_app.extensions
     cache = extensions.get("bunkhouse.health_cache") or HealthCache(0)
-    body, healthy = cache.get(extensions["bunkhouse.status"])
-    return body, 200 if healthy else 503
+    return cache.get(extensions["bunkhouse.status"])
+
+
+class SeedHealthOut(Schema):
+    status = String(metadata={"description": "healthy, or unhealthy (then 503)"})
+    timestamp = String(metadata={"format": "date-time", "example": "2025-10-20T06:00:00Z"})
+
+
+@bp.get("/health")
+@bp.output(SeedHealthOut)
+@bp.doc(summary="Seed 003's health: healthy or not, and the time (the detail is at /healthz)",
+        responses={503: {"description": "Not healthy (/healthz says why)",
+                         "content": {"application/json": {"schema": SeedHealthOut}}}})
+def seed_health():
+    _, healthy = _status()
+    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return {"status": "healthy" if healthy else "unhealthy", "timestamp": now}, 200 if healthy else 503

@@ -1,8 +1,9 @@
 """The rate limit of requests that make things (reservations), per caller, through
 Flask-Limiter: at most BUNKHOUSE_RATE_LIMIT requests in any 60 seconds (its moving-window
 strategy), counted in the storage BUNKHOUSE_RATE_LIMIT_STORAGE names (memory:// by default;
-redis://... lets several API processes share one limit); and flag checks, per team of a
-challenge. Over it: 429 with Retry-After.
+redis://... lets several API processes share one limit); flag checks, per team of a
+challenge; and failed logins, per user name and per client address (only failures count: a
+user who types their password right is never slowed). Over it: 429 with Retry-After.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
 
-from bunkhouse.config import AuthSettings
+from bunkhouse.config import AuthSettings, LoginSettings
 from bunkhouse.core.errors import TooManyRequests
 from bunkhouse.web.access import auth_enabled, principal
 
@@ -47,8 +48,35 @@ def _team() -> str:
 flag_checks = limiter.shared_limit(f"{FLAG_CHECKS_PER_MINUTE} per minute", scope=_FLAG_SCOPE, key_func=_team)
 
 
-def init_rate_limit(app: Flask, settings: AuthSettings) -> None:
+_LOGIN_SCOPE = "login-failures"
+
+
+def _login_name() -> str:
+    body = request.get_json(silent=True)
+    name = body.get("username") if isinstance(body, dict) else None
+    return f"login-user:{name[:64] if isinstance(name, str) else ''}"
+
+
+def _login_limit(kind: str) -> str:
+    settings: LoginSettings = current_app.extensions["bunkhouse.login_limits"]
+    return f"{getattr(settings, kind)} per minute"
+
+
+def _failed(response) -> bool:
+    return response.status_code == 401
+
+
+login_failures_per_user = limiter.shared_limit(
+    lambda: _login_limit("failures_per_user"), scope=f"{_LOGIN_SCOPE}-user", key_func=_login_name,
+    deduct_when=_failed)
+login_failures_per_address = limiter.shared_limit(
+    lambda: _login_limit("failures_per_address"), scope=f"{_LOGIN_SCOPE}-address",
+    key_func=lambda: f"login-address:{request.remote_addr}", deduct_when=_failed)
+
+
+def init_rate_limit(app: Flask, settings: AuthSettings, logins: LoginSettings | None = None) -> None:
     app.extensions["bunkhouse.rate_limit"] = settings.rate_limit_per_minute
+    app.extensions["bunkhouse.login_limits"] = logins or LoginSettings()
     app.config["RATELIMIT_STORAGE_URI"] = settings.rate_limit_storage
     limiter.init_app(app)
 
@@ -61,6 +89,10 @@ def too_many_requests() -> TooManyRequests:
         return TooManyRequests(f"at most {FLAG_CHECKS_PER_MINUTE} flag checks a minute for this team; try again in"
                                f" {retry_after} s", headers={"Retry-After": str(retry_after)},
                                retry_after_seconds=retry_after, limit_per_minute=FLAG_CHECKS_PER_MINUTE)
+    if current is not None and _LOGIN_SCOPE in current.key:
+        return TooManyRequests(f"too many failed logins for this user or from this address; try again in "
+                               f"{retry_after} s", headers={"Retry-After": str(retry_after)},
+                               retry_after_seconds=retry_after)
     per_minute = _per_minute()
     return TooManyRequests(f"at most {per_minute} reservation requests a minute; try again in {retry_after} s",
                            headers={"Retry-After": str(retry_after)}, retry_after_seconds=retry_after,

@@ -1,4 +1,6 @@
 """API users and their tokens (/api/v1/users, /api/v1/tokens), and /api/v1/me for anyone.
+Users are managed by admins and managers (only an admin touches an admin); tokens for someone
+else are made by admins only. A user is addressed by name or by id.
 
 With BUNKHOUSE_AUTH off every caller is an anonymous admin and no token is asked for: the user
 and token routes are refused (403 auth_off), so nobody mints tokens believing they protect
@@ -7,22 +9,22 @@ anything. /api/v1/me still answers (it says auth is off)."""
 from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema
-from apiflask.fields import Integer, List, Nested, String
-from flask import current_app, request
+from apiflask.fields import Boolean, Integer, List, Nested, String
+from flask import current_app
 
 from bunkhouse.core.errors import Forbidden
 from bunkhouse.identity.models import ROLES, ApiToken, ApiUser
 from bunkhouse.identity.principal import QUOTA_FIELDS, quota_of
 from bunkhouse.identity.tokens import Tokens
-from bunkhouse.identity.users import API_USER_NAME_PATTERN, ApiUsers
-from bunkhouse.web.access import admin_only, auth_enabled, principal
+from bunkhouse.identity.users import API_USER_NAME_PATTERN, ZONE_PATTERN, ApiUsers, check_grant
+from bunkhouse.web.access import admin_only, auth_enabled, managers_only, principal, refuse_without_auth
 from bunkhouse.web.schemas import PageQuery, next_cursor
 from bunkhouse.web.views import iso
 
 bp = APIBlueprint("users", __name__, url_prefix="/api/v1", tag="Users and tokens")
 
 
-class UserIn(Schema):
+class UserIn(Schema):  # and ProfileIn's fields (below)
     name = String(required=True, metadata={"description": "API user name", "example": "alice",
                                             "pattern": API_USER_NAME_PATTERN})
     role = String(load_default="user", metadata={"enum": list(ROLES)})
@@ -36,7 +38,17 @@ class UserIn(Schema):
                                           "minimum": 1})
 
 
-class UserPatchIn(Schema):
+class ProfileIn(Schema):
+    email = String(allow_none=True, metadata={"format": "email", "maxLength": 254})
+    zone = String(allow_none=True, metadata={"pattern": ZONE_PATTERN})
+    team_id = String(allow_none=True, metadata={"description": "the user's team, e.g. team-001 (null: none)"})
+    is_active = Boolean(truthy={True}, falsy={False},
+                        metadata={"description": "false: every token of the user stops working"})
+    password = String(metadata={"minLength": 8, "maxLength": 1024, "description": "a login password "
+                                                                                  "(/api/v1/auth/login)"})
+
+
+class UserPatchIn(ProfileIn):
     role = String(metadata={"enum": list(ROLES)})
     max_nodes = Integer(allow_none=True, strict=True, metadata={"minimum": 1})
     max_duration_minutes = Integer(allow_none=True, strict=True, metadata={"minimum": 1})
@@ -50,11 +62,22 @@ class QuotaOut(Schema):
 
 
 class UserOut(Schema):
+    id = String(metadata={"description": "the user's id (addresses the user like the name)"})
     name = String()
-    role = String()
+    username = String(metadata={"description": "the name (seed 003's field)"})
+    role = String(metadata={"enum": list(ROLES)})
+    email = String(allow_none=True)
+    zone = String(allow_none=True)
+    team_id = String(allow_none=True)
+    is_active = Boolean()
+    has_password = Boolean(metadata={"description": "may log in with a password"})
     created_at = String(metadata={"format": "date-time"})
     quota = Nested(QuotaOut, metadata={"description": "what applies: the user's own values or the defaults"})
     overrides = Nested(QuotaOut, metadata={"description": "the user's own values (null: the default)"})
+
+
+class UserCreateIn(UserIn, ProfileIn):
+    pass
 
 
 class UserListOut(Schema):
@@ -71,6 +94,8 @@ class TokenIn(Schema):
 class TokenOut(Schema):
     id = String()
     user = String()
+    kind = String(metadata={"enum": ["api", "access", "refresh"], "description": "api: made for a user or a "
+                                                                                "script; access, refresh: a login's"})
     label = String()
     created_at = String(metadata={"format": "date-time"})
     expires_at = String(allow_none=True, metadata={"format": "date-time"})
@@ -90,16 +115,8 @@ class MeOut(Schema):
     auth = String(metadata={"description": "on, or off (then everyone is an anonymous admin)"})
 
 
-# The routes of this blueprint that still answer with authentication off.
-_WITHOUT_AUTH = {"users.me"}
-
-
-@bp.before_request
-def _refuse_without_auth():
-    if not auth_enabled() and request.endpoint not in _WITHOUT_AUTH:
-        raise Forbidden("authentication is off (BUNKHOUSE_AUTH=off): users and tokens mean nothing while it is, "
-                        "every caller is an admin and no token is asked for; turn it on to use them",
-                        code="auth_off")
+# /api/v1/me still answers with authentication off.
+refuse_without_auth(bp, allowed=frozenset({"users.me"}))
 
 
 def _users() -> ApiUsers:
@@ -111,14 +128,17 @@ def _tokens() -> Tokens:
 
 
 def _user_view(user: ApiUser) -> dict:
-    return {"name": user.name, "role": user.role, "created_at": iso(user.created_at),
+    return {"id": str(user.id), "name": user.name, "username": user.name, "role": user.role, "email": user.email,
+            "zone": user.zone, "team_id": user.team_id, "is_active": user.is_active,
+            "has_password": user.password_hash is not None, "created_at": iso(user.created_at),
             "quota": quota_of(user, _users().settings).as_dict(),
             "overrides": {field: getattr(user, field) for field in QUOTA_FIELDS}}
 
 
 def _token_view(token: ApiToken, secret: str | None = None) -> dict:
-    view = {"id": token.id, "user": token.user.name, "label": token.label, "created_at": iso(token.created_at),
-            "expires_at": iso(token.expires_at), "revoked_at": iso(token.revoked_at)}
+    view = {"id": token.id, "user": token.user.name, "kind": token.kind, "label": token.label,
+            "created_at": iso(token.created_at), "expires_at": iso(token.expires_at),
+            "revoked_at": iso(token.revoked_at)}
     if secret is not None:
         view["token"] = secret
     return view
@@ -134,41 +154,50 @@ def me():
 
 
 @bp.post("/users")
-@admin_only
-@bp.input(UserIn, arg_name="body")
+@managers_only
+@bp.input(UserCreateIn, arg_name="body")
 @bp.output(UserOut, status_code=201)
-@bp.doc(summary="Create a user (admins)", responses={403: "Not an admin", 409: "The user exists"})
+@bp.doc(summary="Create a user (admins and managers; only an admin makes an admin)",
+        responses={403: "Not an admin or a manager", 404: "No such team", 409: "The user or the email exists"})
 def create_user(body):
-    quota = {field: body[field] for field in QUOTA_FIELDS}
-    return _user_view(_users().create(body["name"], body["role"], actor=principal().name, **quota)), 201
+    check_grant(principal(), None, body["role"])
+    quota = {field: body.pop(field) for field in QUOTA_FIELDS}
+    name, role = body.pop("name"), body.pop("role")
+    return _user_view(_users().create(name, role, actor=principal().name, profile=body, **quota)), 201
 
 
 @bp.get("/users")
-@admin_only
+@managers_only
 @bp.input(PageQuery, location="query", arg_name="query")
 @bp.output(UserListOut)
-@bp.doc(summary="Users by name, a page at a time (admins)", responses={403: "Not an admin"})
+@bp.doc(summary="Users by name, a page at a time (admins and managers)", responses={403: "Not an admin or a manager"})
 def list_users(query):
     page = _users().page(limit=query["limit"], cursor=query["cursor"])
     return {"users": [_user_view(user) for user in page.rows], "next": page.next}
 
 
-@bp.get("/users/<name>")
-@admin_only
+@bp.get("/users/<user_ref>")
+@managers_only
 @bp.output(UserOut)
-@bp.doc(summary="One user (admins)", responses={403: "Not an admin", 404: "No such user"})
-def get_user(name: str):
-    return _user_view(_users().get(name))
+@bp.doc(summary="One user, by name or id (admins and managers; seed 003's GET /users/{user_id})",
+        responses={403: "Not an admin or a manager", 404: "No such user"})
+def get_user(user_ref: str):
+    return _user_view(_users().find(user_ref))
 
 
-@bp.patch("/users/<name>")
-@admin_only
+@bp.patch("/users/<user_ref>")
+@managers_only
 @bp.input(UserPatchIn, arg_name="body")
 @bp.output(UserOut)
-@bp.doc(summary="Change a user's role or quota; a quota of null goes back to the default (admins)",
-        responses={403: "Not an admin", 404: "No such user"})
-def update_user(name: str, body):
-    return _user_view(_users().update(name, actor=principal().name, **body))
+@bp.doc(summary="Change a user's role, quota, profile, team or password; a quota of null goes back to the default"
+                " (admins and managers; only an admin touches an admin)",
+        responses={403: "Not an admin or a manager, or a manager touching an admin", 404: "No such user or team",
+                   409: "Another user has that email"})
+def update_user(user_ref: str, body):
+    user = _users().find(user_ref)
+    check_grant(principal(), user.role, body.get("role"), target=user.name,
+                deactivating=body.get("is_active") is False)
+    return _user_view(_users().update(user.name, actor=principal().name, **body))
 
 
 @bp.post("/users/<name>/tokens")

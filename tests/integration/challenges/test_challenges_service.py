@@ -122,6 +122,33 @@ def test_the_flag_check_knows_only_the_right_teams_flag(admin, challenge):
     assert admin.post(check, {"flag": two["flag"]}).body["correct"] is False
 
 
+def test_a_team_invite_and_a_login_show_a_team_its_own_instance_only(admin, challenge):
+    """Seed 003's register and login over real HTTP, with an invite onto team-002: the team's user
+    reaches its instance at the address its access gives, and nothing of another team's."""
+    assert admin.post("/api/v1/teams", {"name": "Second", "id": "team-002"}).status == 201
+    code = admin.post("/api/v1/teams/team-002/invites").body["code"]
+    anyone = admin.as_(None)
+    joined = anyone.post("/api/v1/auth/register", {"username": "bob", "email": "bob@example.com",
+                                                   "password": "correct horse battery", "zone": "zone1",
+                                                   "invite": code})
+    assert joined.status == 201 and joined.body["team_id"] == "team-002", joined.body
+    pair = anyone.post("/api/v1/auth/login", {"username": "bob", "password": "correct horse battery"})
+    assert pair.status == 200, pair.body
+    bob = admin.as_(pair.body["access_token"])
+    [seen] = bob.get(f"/api/v1/challenges/{challenge['id']}").body["instances"]
+    access = bob.get(f"/api/v1/challenges/{challenge['id']}/teams/team-002/access").body
+    assert seen["team_id"] == "team-002" and "flag" not in seen
+    assert json.loads(fetch(access["access_url"]))["team"] == "team-002"
+    assert bob.get(f"/api/v1/challenges/{challenge['id']}/teams/team-001/access").status == 403
+    own = next(row for row in challenge["instances"] if row["team_id"] == "team-002")
+    other = next(row for row in challenge["instances"] if row["team_id"] == "team-001")
+    base = f"/api/v1/challenges/{challenge['id']}/teams"
+    assert bob.post(f"{base}/team-002/flag", {"flag": own["flag"]}).body["correct"] is True
+    assert bob.post(f"{base}/team-001/flag", {"flag": other["flag"]}).status == 403
+    assert bob.post("/api/v1/auth/logout").body["revoked"] == 2
+    assert bob.get(f"/api/v1/challenges/{challenge['id']}").status == 401
+
+
 def test_a_restart_of_the_service_keeps_every_address(server, admin, challenge):
     before = {i["team_id"]: i["access_url"] for i in challenge["instances"]}
     server.stop()

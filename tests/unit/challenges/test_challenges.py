@@ -9,33 +9,13 @@ import pytest
 from sqlalchemy import text
 
 from bunkhouse.challenges.resources import bytes_of, cpus_of
-
-DEMO = "bunkhouse/demo-challenge:latest"
-
-
-def body(**overrides) -> dict:
-    config = {"challenge_type": "web", "image": DEMO, "ports": [8080],
-              "environment_vars": {"SECRET_KEY": "challenge-secret-key-123", "FLAG": "CTF{the_same_for_all}"},
-              "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
-                            "limits": {"cpu": "500m", "memory": "512Mi"}},
-              "health_check_path": "/health", "flag_format": "CTF{}"}
-    config.update(overrides.pop("config", {}))
-    return {"name": "demo-web", "description": "The demo challenge for the unit tests", "config": config,
-            "total_teams": 3, "is_active": True, **overrides}
+from helpers.challenges import DEMO, deployed
+from helpers.challenges import challenge_body as body
 
 
 @pytest.fixture
 def challenges(app):
     return app.extensions["bunkhouse.challenges"]
-
-
-def deployed(api, challenges, **overrides) -> dict:
-    created = api.post("/api/v1/challenges/", body(**overrides))
-    assert created.status == 201, created.body
-    answer = api.post(f"/api/v1/challenges/{created.body['id']}/deploy", {"force_redeploy": False})
-    assert answer.status == 202, answer.body
-    assert challenges.deployer.idle(10)
-    return api.get(f"/api/v1/challenges/{created.body['id']}").body
 
 
 def instance_runs(fake_runner) -> list[dict]:

@@ -83,16 +83,17 @@ def test_a_user_cannot_touch_another_users_reservation(admin):
     assert [r["id"] for r in admin.get("/api/v1/reservations").body["reservations"]] == [reservation_id]
 
 
-@pytest.mark.parametrize("method,path", [
-    ("GET", "/api/v1/users"), ("POST", "/api/v1/users"), ("GET", "/api/v1/events"),
-    ("GET", "/api/v1/nodes"), ("POST", "/api/v1/release_all"), ("GET", "/release_all"),
-    ("POST", "/api/v1/users/alice/tokens"), ("PATCH", "/api/v1/users/alice"),
-    ("POST", "/api/v1/nodes/node-1/disable"), ("POST", "/api/v1/nodes/node-1/enable"),
+@pytest.mark.parametrize("method,path,code", [
+    ("GET", "/api/v1/users", "managers_only"), ("POST", "/api/v1/users", "managers_only"),
+    ("GET", "/api/v1/events", "admin_only"), ("GET", "/api/v1/nodes", "admin_only"),
+    ("POST", "/api/v1/release_all", "admin_only"), ("GET", "/release_all", "admin_only"),
+    ("POST", "/api/v1/users/alice/tokens", "admin_only"), ("PATCH", "/api/v1/users/alice", "managers_only"),
+    ("POST", "/api/v1/nodes/node-1/disable", "admin_only"), ("POST", "/api/v1/nodes/node-1/enable", "admin_only"),
 ])
-def test_a_user_cannot_call_admin_routes(admin, method, path):
+def test_a_user_cannot_call_admin_routes(admin, method, path, code):
     alice = admin.as_(make_user(admin, "alice"))
     answer = alice.request(method, path, {"name": "mallory", "role": "admin"})
-    assert answer.status == 403 and answer.error["code"] == "admin_only"
+    assert answer.status == 403 and answer.error["code"] == code
     assert "mallory" not in [user["name"] for user in admin.get("/api/v1/users").body["users"]]
     assert admin.get("/api/v1/nodes").body["nodes"][0]["state"] == "free"
 

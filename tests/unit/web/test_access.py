@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from bunkhouse.web.access import PUBLIC, admin_only, is_admin_only
-from helpers.api import Api, make_user
+from bunkhouse.web.access import PUBLIC, admin_only, is_admin_only, is_managers_only
+from helpers.api import make_user
 
 
 @pytest.fixture
 def auth_setting() -> str:
     return "on"
-
-
-@pytest.fixture
-def admin(api, unit_config) -> Api:
-    return api.as_(unit_config.admin_token_file.read_text().strip())
 
 
 def test_health_and_docs_stay_open(api):
@@ -50,6 +45,10 @@ def test_every_public_endpoint_exists_and_nothing_else_is_open(app):
     endpoints = set(app.view_functions)
     assert PUBLIC <= endpoints
     admin_routes = {endpoint for endpoint, view in app.view_functions.items() if is_admin_only(view)}
-    assert {"users.create_user", "users.list_users", "events.list_events", "fleet.list_nodes",
-            "fleet.disable_node", "fleet.enable_node", "reservations.release_all", "seed.release_all"} <= admin_routes
-    assert not admin_routes & PUBLIC
+    manager_routes = {endpoint for endpoint, view in app.view_functions.items() if is_managers_only(view)}
+    assert {"users.create_token", "events.list_events", "fleet.list_nodes", "fleet.disable_node", "fleet.enable_node",
+            "reservations.release_all", "seed.release_all", "challenges.create_challenge"} <= admin_routes
+    assert {"users.create_user", "users.list_users", "users.get_user", "users.update_user",
+            "seed_users.list_seed_users", "seed_users.put_seed_user", "teams.create_team",
+            "teams.create_invite"} <= manager_routes
+    assert not (admin_routes | manager_routes) & PUBLIC

@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bunkhouse.config import Config
 from bunkhouse.runner.records import recorder
 from bunkhouse.runner.results import RunResult
-from helpers.api import Api, make_user, reserve
+from helpers.api import make_user, reserve
 from helpers.unit_app import close, make_app, unit_environment
 
 METRICS_TOKEN = "scrape-token-for-the-tests"
@@ -24,11 +24,6 @@ def auth_setting() -> str:
 def unit_config(tmp_path, database_url) -> Config:
     return Config.from_environ(unit_environment(tmp_path, database_url, BUNKHOUSE_AUTH="on",
                                                 BUNKHOUSE_METRICS_TOKEN=METRICS_TOKEN))
-
-
-@pytest.fixture
-def admin(api, unit_config) -> Api:
-    return api.as_(unit_config.admin_token_file.read_text().strip())
 
 
 def scrape(client, token: str = METRICS_TOKEN) -> dict[tuple[str, tuple], float]:
