@@ -16,7 +16,9 @@ from bunkhouse.challenges.deployer import Deployer
 from bunkhouse.challenges.flags import SecretBox
 from bunkhouse.challenges.images import AllowList, ImageListError
 from bunkhouse.challenges.jobs import ChallengeJobs
+from bunkhouse.challenges.lifetimes import Lifetimes
 from bunkhouse.challenges.service import ChallengeService
+from bunkhouse.challenges.team_instances import TeamInstances
 from bunkhouse.config import Config
 from bunkhouse.core import schema
 from bunkhouse.core.db import Database
@@ -113,7 +115,7 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
                             outbound=config.pool.limits.outbound, firewall=config.pool.limits.firewall)
     named.catalog_listeners.append(lambda catalog: fleet.put_entry(catalog.node_pool))
     profiles = ProfileService(config.containers, database, named, role, jobs_running=lambda: scheduler.running)
-    challenges, challenge_jobs = _challenges(config, database, runner, role)
+    challenges, team_instances, challenge_jobs = _challenges(config, database, runner, role, scheduler)
     assignments = Assignments(challenges, wait_seconds=config.http.request_timeout)
     lifecycle = Lifecycle(
         config, role, lock, database, runner,
@@ -132,6 +134,7 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
         "bunkhouse.users": users, "bunkhouse.lifecycle": lifecycle, "bunkhouse.status": lifecycle.status,
         "bunkhouse.replacements": replacements, "bunkhouse.reconciler": reconciler, "bunkhouse.profiles": profiles,
         "bunkhouse.challenges": challenges, "bunkhouse.assignments": assignments, "bunkhouse.teams": teams,
+        "bunkhouse.team_instances": team_instances,
         "bunkhouse.logins": logins,
     })
 
@@ -158,9 +161,10 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
     return app
 
 
-def _challenges(config: Config, database: Database, runner: Runner, role: Role
-                ) -> tuple[ChallengeService, ChallengeJobs]:
-    """Behaviour 2: the allow-list of images, the flags' key, the deployer and the service."""
+def _challenges(config: Config, database: Database, runner: Runner, role: Role, scheduler: Scheduler
+                ) -> tuple[ChallengeService, TeamInstances, ChallengeJobs]:
+    """Behaviour 2: the allow-list of images, the flags' key, the deployer, the service, what a
+    team does with its instance, and the lifetimes (their janitor is a job of the scheduler)."""
     settings = config.challenges
     try:
         allow_list = AllowList.load(settings.images_path(config.project_dir))
@@ -171,7 +175,8 @@ def _challenges(config: Config, database: Database, runner: Runner, role: Role
     deployer = Deployer(database, runner, settings, box, config.inventory_dir / "engines.yml",
                         firewall=config.pool.limits.firewall, forks=config.ansible.forks)
     service = ChallengeService(database, settings, allow_list, box, deployer, role)
-    return service, ChallengeJobs(service, deployer, runner)
+    team_instances = TeamInstances(database, settings, box, deployer, role)
+    return service, team_instances, ChallengeJobs(service, deployer, runner, Lifetimes(database, deployer), scheduler)
 
 
 def _bootstrap_admin(users: ApiUsers, tokens: Tokens, config: Config) -> None:

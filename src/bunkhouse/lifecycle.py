@@ -110,6 +110,8 @@ class Lifecycle:
             self.jobs.register()
             if self.profile_jobs is not None:
                 self.profile_jobs.register()
+            if self.challenge_jobs is not None:
+                self.challenge_jobs.register()
             if self.monitor.interval_seconds:
                 self.scheduler.every("monitor", self.monitor.round, self.monitor.interval_seconds)
             self.scheduler.start()

@@ -4,7 +4,7 @@ check and a team's reset. Errors carry seed 003's `detail` beside bunkhouse's `e
 
 Who sees what (seed 003's roles): admins (Master) everything, with the flags; managers (Admin)
 every challenge and team, no flags; users (User) the active challenges with their own team's
-instances only, and their own team's access, flag check and reset."""
+instances only, and their own team's access, flag check, reset and renewal."""
 
 from __future__ import annotations
 
@@ -27,11 +27,12 @@ from bunkhouse.challenges.schemas import (
     StopIn,
 )
 from bunkhouse.challenges.service import ChallengeService
+from bunkhouse.challenges.team_instances import TeamInstances
 from bunkhouse.challenges.views import EVERYONE, Scope
 from bunkhouse.core.errors import BadRequest, Forbidden, NotFound
 from bunkhouse.web.access import admin_only, managers_only, owner_of_new, principal
 from bunkhouse.web.errors import seed_error_fields
-from bunkhouse.web.ratelimit import flag_checks
+from bunkhouse.web.ratelimit import flag_checks, resets
 
 bp = APIBlueprint("challenges", __name__, url_prefix="/api/v1/challenges", tag="Challenges")
 seed_error_fields("challenges", lambda error: {"detail": error["message"]})
@@ -51,10 +52,22 @@ def _scope() -> Scope:
     return EVERYONE if caller.is_manager else Scope(everyone=False, team_id=caller.team_id)
 
 
-def _own_team(team_id: str) -> None:
-    """A user acts on their own team's instance only."""
-    if not _scope().sees(team_id):
+def team_instances() -> TeamInstances:
+    return current_app.extensions["bunkhouse.team_instances"]
+
+
+def _own_team(challenge_id: str, team_id: str, *, admins_only: bool = False) -> bool:
+    """The ids checked, then: a user acts on their own team's instance only (and for a change,
+    a manager too: only admins change another team's). True when the caller acts as the team."""
+    _checked(challenge_id, team_id)
+    caller = principal()
+    if caller.is_admin:
+        return False
+    if caller.team_id == team_id:
+        return True
+    if admins_only or not caller.is_manager:
         raise Forbidden(f"{team_id} is not your team", code="not_your_team", team_id=team_id)
+    return False
 
 
 def _checked(challenge_id: str, team_id: str | None = None) -> None:
@@ -160,11 +173,10 @@ def challenge_stats(challenge_id: str):
 @bp.get("/<challenge_id>/teams/<team_id>/access")
 @bp.output(AccessOut)
 @bp.doc(summary="Where a team reaches its instance (a user: their own team only)",
-        responses={**MALFORMED_ID, 403: "Not your team", 404: "No such challenge, or the team has none"})
+        responses={**MALFORMED_ID, 403: "Not your team", 404: "No such challenge (for a user: or not active), or "
+                                                                "the team has none"})
 def team_access(challenge_id: str, team_id: str):
-    _checked(challenge_id, team_id)
-    _own_team(team_id)
-    return service().access(challenge_id, team_id)
+    return team_instances().access(challenge_id, team_id, by_team=_own_team(challenge_id, team_id))
 
 
 @bp.post("/<challenge_id>/teams/<team_id>/flag")
@@ -173,23 +185,35 @@ def team_access(challenge_id: str, team_id: str):
 @bp.output(FlagOut)
 @bp.doc(summary="Check a team's flag (only while its instance runs; at most 10 tries a minute per team; a user: "
                 "their own team only)",
-        responses={**MALFORMED_ID, 403: "Not your team", 404: "No such challenge, or the team has none",
+        responses={**MALFORMED_ID, 403: "Not your team", 404: "No such challenge (for a user: or not active), or "
+                                                                "the team has none",
                    409: "Its instance does not run", 429: "Too many tries for this team"})
 def check_flag(challenge_id: str, team_id: str, body):
-    _checked(challenge_id, team_id)
-    _own_team(team_id)
-    return service().check_flag(challenge_id, team_id, body["flag"], actor=principal().name)
+    by_team = _own_team(challenge_id, team_id)
+    return team_instances().check_flag(challenge_id, team_id, body["flag"], actor=principal().name, by_team=by_team)
 
 
 @bp.post("/<challenge_id>/teams/<team_id>/reset")
+@resets
 @bp.output(AccessOut, status_code=202)
 @bp.doc(summary="Make a team's instance anew from the image, its address and flag kept (admins, or a member of "
-                "the team)",
-        responses={**MALFORMED_ID, 403: "Not your team", 404: "No such challenge, or the team has none"})
+                "the team: of a running or failed instance, before its hard end)",
+        responses={**MALFORMED_ID, 403: "Not your team", 404: "No such challenge (for a user: or not active), or "
+                                                                "the team has none",
+                   409: "A team may not reset it now (stopped or removed by an admin, or its hard end passed)",
+                   429: "Too many resets for this team"})
 def reset_instance(challenge_id: str, team_id: str):
-    _checked(challenge_id, team_id)
-    caller = principal()
-    if not caller.is_admin and caller.team_id != team_id:
-        raise Forbidden(f"only an admin or a member of {team_id} resets its instance", code="not_your_team",
-                        team_id=team_id)
-    return service().reset(challenge_id, team_id, actor=principal().name), 202
+    by_team = _own_team(challenge_id, team_id, admins_only=True)
+    return team_instances().reset(challenge_id, team_id, actor=principal().name, by_team=by_team), 202
+
+
+@bp.post("/<challenge_id>/teams/<team_id>/renew")
+@bp.output(AccessOut)
+@bp.doc(summary="Move the end of a team's instance a lifetime on from now, never past its hard end (admins, or "
+                "a member of the team)",
+        responses={**MALFORMED_ID, 403: "Not your team", 404: "No such challenge (for a user: or not active), or "
+                                                                "the team has none",
+                   409: "The challenge gives no lifetime, or the instance does not run"})
+def renew_instance(challenge_id: str, team_id: str):
+    by_team = _own_team(challenge_id, team_id, admins_only=True)
+    return team_instances().renew(challenge_id, team_id, actor=principal().name, by_team=by_team)

@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 
 from bunkhouse.challenges import naming
 from bunkhouse.challenges.flags import SecretBox
-from bunkhouse.challenges.models import Challenge, ChallengeInstance
+from bunkhouse.challenges.models import Challenge, ChallengeInstance, lifetime_stamp
 from bunkhouse.challenges.models import InstanceStatus as I
 from bunkhouse.challenges.spec import ChallengeConfig
 from bunkhouse.config.challenges import ChallengeSettings
@@ -212,7 +212,7 @@ class Deployer:
                 status = DONE[change] if worked else I.FAILED
                 values = {"status": status, "error": None if worked else result.error_of(host)}
                 if worked and status == I.RUNNING:
-                    values["started_at"] = now
+                    values.update(started_at=now, **lifetime_stamp(instance, challenge, now))
                 moved = session.execute(update(ChallengeInstance).where(
                     ChallengeInstance.id == instance_id, ChallengeInstance.status == IN_RUN[change]).values(**values)
                     .execution_options(synchronize_session=False)).rowcount

@@ -9,9 +9,11 @@ import logging
 from sqlalchemy import select, update
 
 from bunkhouse.challenges.deployer import Deployer
+from bunkhouse.challenges.lifetimes import Lifetimes
 from bunkhouse.challenges.models import IN_FLIGHT, ChallengeInstance
 from bunkhouse.challenges.models import InstanceStatus as I
 from bunkhouse.challenges.service import ChallengeService
+from bunkhouse.jobs.scheduler import Scheduler
 from bunkhouse.runner.playbooks import Runner
 
 log = logging.getLogger(__name__)
@@ -20,15 +22,23 @@ IMAGES_PLAYBOOK = "challenge_images.yml"
 
 
 class ChallengeJobs:
-    def __init__(self, service: ChallengeService, deployer: Deployer, runner: Runner):
+    def __init__(self, service: ChallengeService, deployer: Deployer, runner: Runner, lifetimes: Lifetimes,
+                 scheduler: Scheduler):
         self.service = service
         self.deployer = deployer
         self.runner = runner
+        self.lifetimes = lifetimes
+        self.scheduler = scheduler
         deployer.image_builder = self.build_images
 
     def prepare(self) -> None:
         """At start, in the primary: the instances left in flight, then the worker."""
         self.start()
+
+    def register(self) -> None:
+        """The janitor: instances whose lifetime ended are removed (challenges/lifetimes.py)."""
+        self.scheduler.every("challenge-janitor", self.lifetimes.end_expired,
+                             self.service.settings.janitor_seconds)
 
     def start(self) -> None:
         self.deployer.start()
@@ -37,11 +47,15 @@ class ChallengeJobs:
     def resume(self) -> dict[str, str]:
         """What a run cut short by a restart left in flight is done again; {instance id: change}.
         Each goes back to pending first: the worker applies a queued change only to a pending one."""
+        now = self.lifetimes.clock()
         with self.service.database.write() as session:
             rows = session.scalars(select(ChallengeInstance).where(ChallengeInstance.status.in_(list(IN_FLIGHT))))
-            # A start cut short is made anew (it may have been a reset or a redeploy: recreated).
-            changes = {row.id: {I.PENDING: "recreated", I.STARTING: "recreated", I.STOPPING: "stopped",
-                                I.REMOVING: "absent"}[row.status] for row in rows}
+            # A start cut short is made anew (it may have been a reset or a redeploy: recreated);
+            # one whose lifetime ended (the janitor had taken it) is removed.
+            changes = {row.id: "absent" if row.expires_at is not None and row.expires_at <= now and
+                       row.status == I.PENDING else
+                       {I.PENDING: "recreated", I.STARTING: "recreated", I.STOPPING: "stopped",
+                        I.REMOVING: "absent"}[row.status] for row in rows}
             session.execute(update(ChallengeInstance).where(ChallengeInstance.id.in_(list(changes)),
                                                             ChallengeInstance.status.in_(list(IN_FLIGHT)))
                             .values(status=I.PENDING).execution_options(synchronize_session=False))

@@ -10,7 +10,7 @@ flag kept for the next deploy). Deleting the challenge deletes its instances.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
@@ -71,6 +71,20 @@ class ChallengeInstance(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # A challenge with a lifetime: when the janitor ends this instance (renewals move it), and
+    # the hard end no renewal passes (from its start; a start after it begins a new one).
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+def lifetime_stamp(instance: ChallengeInstance, challenge: Challenge, now: datetime) -> dict:
+    """expires_at and ends_at for an instance that has just started running (lifetimes.py)."""
+    lifetime, most = challenge.config.get("lifetime_minutes"), challenge.config.get("max_lifetime_minutes")
+    if not lifetime:
+        return {"expires_at": None, "ends_at": None}
+    ends = instance.ends_at if instance.ends_at is not None and instance.ends_at > now \
+        else now + timedelta(minutes=most or lifetime)
+    return {"expires_at": min(now + timedelta(minutes=lifetime), ends), "ends_at": ends}
 
 
 class PublishedPort(Base):

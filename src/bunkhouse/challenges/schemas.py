@@ -36,6 +36,13 @@ class ConfigIn(Schema):
     flag_format = String(load_default="CTF{}", validate=Regexp(r"^[A-Za-z0-9_\-]{0,32}\{\}$"),
                          metadata={"description": "the team's random part goes between the braces"})
     flag_in_environment = Boolean(load_default=False, metadata={"description": "also FLAG in the environment"})
+    lifetime_minutes = Integer(load_default=None, allow_none=True, strict=True, validate=Range(1, 100000),
+                               metadata={"description": "an instance ends this long after its start or its last "
+                                                        "renewal (none: it runs until stopped)"})
+    max_lifetime_minutes = Integer(load_default=None, allow_none=True, strict=True, validate=Range(1, 100000),
+                                   metadata={"description": "the hard end, this long after an instance's start: no "
+                                                            "renewal goes past it (default: 4 lifetimes, at most "
+                                                            "BUNKHOUSE_CHALLENGE_MAX_LIFETIME)"})
 
 
 class ChallengeIn(Schema):
@@ -83,6 +90,9 @@ class InstanceOut(Schema):
     container_name = String()
     network = String()
     created_at = String()
+    expires_at = String(allow_none=True, metadata={"description": "when its lifetime ends (a renewal moves it); "
+                                                                  "null without a lifetime"})
+    ends_at = String(allow_none=True, metadata={"description": "its hard end: no renewal passes it"})
     flag = String(metadata={"description": "admins only"})
 
 
@@ -120,6 +130,9 @@ class AccessOut(Schema):
     ports = List(Integer())
     status = String()
     created_at = String()
+    expires_at = String(allow_none=True, metadata={"description": "when its lifetime ends (a renewal moves it); "
+                                                                  "null without a lifetime"})
+    ends_at = String(allow_none=True, metadata={"description": "its hard end: no renewal passes it"})
 
 
 class FlagOut(Schema):

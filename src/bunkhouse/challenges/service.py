@@ -1,5 +1,6 @@
 """Challenges (admin): create, list, get, update, delete; deploy one instance per team, stop,
-stats, a team's access, the flag check and a team's reset. No Flask here: api.py presents it.
+stats. What a team does with its own instance is team_instances.py. No Flask here: api.py
+presents both.
 
 Every instance keeps its ports and flag from its first deploy until its challenge is deleted
 (or total_teams lowered past it): a redeploy, a stop or a restart of bunkhouse gives the team
@@ -21,16 +22,16 @@ from sqlalchemy.orm import Session
 from bunkhouse.challenges import naming
 from bunkhouse.challenges.allocation import free_network, new_instance
 from bunkhouse.challenges.deployer import Deployer
-from bunkhouse.challenges.flags import SecretBox, make_flag, same_flag
+from bunkhouse.challenges.flags import SecretBox, make_flag
 from bunkhouse.challenges.images import AllowList
 from bunkhouse.challenges.models import Challenge, ChallengeInstance, PublishedPort
 from bunkhouse.challenges.models import InstanceStatus as I
 from bunkhouse.challenges.spec import config_of
-from bunkhouse.challenges.views import challenge_view, instance_access
+from bunkhouse.challenges.views import challenge_view
 from bunkhouse.config.challenges import ChallengeSettings
 from bunkhouse.core import events
 from bunkhouse.core.db import Database
-from bunkhouse.core.errors import BadRequest, Conflict, NotFound, Unavailable
+from bunkhouse.core.errors import BadRequest, Conflict, Unavailable
 from bunkhouse.core.lookup import get_or_404
 from bunkhouse.core.model import utcnow
 from bunkhouse.core.primary import Role
@@ -199,18 +200,6 @@ class ChallengeService:
                                                                       "removed": remove_instances})
         return self.get(challenge_id)
 
-    def reset(self, challenge_id: str, team_id: str, *, actor: str) -> dict:
-        """The team's instance made anew from the image (its flag and address kept)."""
-        self.role.require_acting()
-        with self.database.write() as session:
-            instance = self._instance(session, challenge_id, team_id)
-            instance.status = I.PENDING
-            events.record(session, "challenge_instance_reset", actor,
-                          detail={"challenge": challenge_id, "team": team_id})
-            instance_id = instance.id
-        self.deployer.submit({instance_id: "recreated"})
-        return self.access(challenge_id, team_id)
-
     # ---- reads -------------------------------------------------------------------------------
 
     def stats(self, challenge_id: str) -> dict:
@@ -224,24 +213,6 @@ class ChallengeService:
                 "total_teams": challenge.total_teams,
                 "ip_allocation": {row.team_id: f"{host}:{min(row.ports.values())}" for row in instances}}
 
-    def access(self, challenge_id: str, team_id: str) -> dict:
-        with self.database.read() as session:
-            challenge = self._challenge(session, challenge_id)
-            return instance_access(self._instance(session, challenge_id, team_id), challenge,
-                                   self.settings.public_host)
-
-    def check_flag(self, challenge_id: str, team_id: str, flag: str, *, actor: str) -> dict:
-        """Whether `flag` is this team's, only while its instance runs; every try is logged."""
-        with self.database.write() as session:
-            instance = self._instance(session, challenge_id, team_id)
-            if instance.status != I.RUNNING:
-                raise Conflict(f"the instance of {team_id} is {instance.status}: flags are checked while it runs",
-                               code="instance_not_running", status_now=instance.status)
-            correct = same_flag(flag, self.box.open(instance.flag))
-            events.record(session, "flag_checked", actor, detail={"challenge": challenge_id, "team": team_id,
-                                                                 "correct": correct})
-        return {"team_id": team_id, "correct": correct}
-
     # ---- helpers -----------------------------------------------------------------------------
 
     def _check_teams(self, count: int) -> None:
@@ -251,15 +222,6 @@ class ChallengeService:
 
     def _challenge(self, session: Session, challenge_id: str) -> Challenge:
         return get_or_404(session, Challenge, "challenge", "challenge_not_found", id=challenge_id)
-
-    def _instance(self, session: Session, challenge_id: str, team_id: str) -> ChallengeInstance:
-        self._challenge(session, challenge_id)
-        row = session.scalar(select(ChallengeInstance).where(ChallengeInstance.challenge_id == challenge_id,
-                                                             ChallengeInstance.team_id == team_id))
-        if row is None:
-            raise NotFound(f"team {team_id} has no instance of this challenge", code="instance_not_found",
-                           team_id=team_id)
-        return row
 
     @staticmethod
     def _instances(session: Session, challenge_id: str) -> list[ChallengeInstance]:

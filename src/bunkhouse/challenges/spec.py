@@ -24,13 +24,17 @@ class ChallengeConfig:
     resources: Resources
     # As given: kept encrypted apart from the rest (they may be secrets).
     environment: dict[str, str]
+    # Minutes an instance lives from its start or renewal, and its hard end from its start (None: no end).
+    lifetime_minutes: int | None = None
+    max_lifetime_minutes: int | None = None
 
     def stored(self) -> dict[str, Any]:
         """What the challenges table keeps in `config` (no environment values)."""
         resources = self.resources
         return {"challenge_type": self.challenge_type, "image": self.image, "ports": list(self.ports),
                 "health_check_path": self.health_check_path, "flag_format": self.flag_format,
-                "flag_in_environment": self.flag_in_environment,
+                "flag_in_environment": self.flag_in_environment, "lifetime_minutes": self.lifetime_minutes,
+                "max_lifetime_minutes": self.max_lifetime_minutes,
                 "resources": {"cpus": resources.cpus, "memory": resources.memory, "cpu_shares": resources.cpu_shares,
                               "memory_reservation": resources.memory_reservation}}
 
@@ -38,7 +42,7 @@ class ChallengeConfig:
     def of_stored(cls, stored: dict[str, Any], environment: dict[str, str]) -> ChallengeConfig:
         return cls(stored["challenge_type"], stored["image"], tuple(stored["ports"]), stored["health_check_path"],
                    stored["flag_format"], stored["flag_in_environment"], Resources(**stored["resources"]),
-                   environment)
+                   environment, stored.get("lifetime_minutes"), stored.get("max_lifetime_minutes"))
 
 
 def config_of(given: dict[str, Any], allow_list: AllowList, settings: ChallengeSettings) -> ChallengeConfig:
@@ -59,4 +63,27 @@ def config_of(given: dict[str, Any], allow_list: AllowList, settings: ChallengeS
     return ChallengeConfig(given.get("challenge_type") or "web", entry.image, ports,
                            health if health is not None else entry.health_check_path,
                            given.get("flag_format") or "CTF{}", flag_in_environment,
-                           resources_of(given.get("resources"), settings), environment)
+                           resources_of(given.get("resources"), settings), environment,
+                           *_lifetime_of(given.get("lifetime_minutes"), given.get("max_lifetime_minutes"), settings))
+
+
+def _lifetime_of(lifetime: int | None, hard_end: int | None, settings: ChallengeSettings
+                 ) -> tuple[int | None, int | None]:
+    """(lifetime, hard end) in minutes: a hard end needs a lifetime, is at least one, and at most
+    BUNKHOUSE_CHALLENGE_MAX_LIFETIME (4 lifetimes when not given, within that maximum)."""
+    most = settings.max_lifetime_minutes
+    if lifetime is None:
+        if hard_end is not None:
+            raise BadRequest("config.max_lifetime_minutes needs a config.lifetime_minutes", code="invalid_lifetime",
+                             field="config.max_lifetime_minutes")
+        return None, None
+    if lifetime > most:
+        raise BadRequest(f"config.lifetime_minutes is at most {most} (BUNKHOUSE_CHALLENGE_MAX_LIFETIME)",
+                         code="invalid_lifetime", field="config.lifetime_minutes")
+    if hard_end is None:
+        return lifetime, min(4 * lifetime, most)
+    if not lifetime <= hard_end <= most:
+        raise BadRequest(f"config.max_lifetime_minutes is from lifetime_minutes ({lifetime}) to {most} "
+                         "(BUNKHOUSE_CHALLENGE_MAX_LIFETIME)", code="invalid_lifetime",
+                         field="config.max_lifetime_minutes")
+    return lifetime, hard_end

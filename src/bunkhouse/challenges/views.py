@@ -22,9 +22,13 @@ class Scope:
         return self.everyone or team_id == self.team_id
 
     def of(self, view: dict) -> dict:
-        """A challenge's view with only the instances this scope sees."""
-        return view if self.everyone else {
-            **view, "instances": [row for row in view["instances"] if self.sees(row["team_id"])]}
+        """A challenge's view with only the instances this scope sees (its status theirs, and
+        without who made it)."""
+        if self.everyone:
+            return view
+        seen = [row for row in view["instances"] if self.sees(row["team_id"])]
+        return {**view, "instances": seen, "status": challenge_status({row["status"] for row in seen}),
+                "created_by": None}
 
 
 EVERYONE = Scope()
@@ -35,8 +39,8 @@ def iso_utc(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def challenge_status(instances: list[ChallengeInstance]) -> str:
-    statuses = {row.status for row in instances}
+def challenge_status(statuses: set[str]) -> str:
+    """A challenge's status from its instances' statuses."""
     if not statuses:
         return "pending"
     if statuses & {I.PENDING, I.STARTING}:
@@ -62,7 +66,8 @@ def instance_view(instance: ChallengeInstance, challenge: Challenge, host: str, 
     view = {"team_id": instance.team_id, "instance_id": instance.id, "public_ip": host,
             "access_url": access_url(instance, host), "ports": dict(instance.ports), "status": instance.status,
             "error": instance.error, "container_name": naming.container_name(challenge.network_index, instance.team_id),
-            "network": naming.network_name(challenge.network_index), "created_at": iso_utc(instance.created_at)}
+            "network": naming.network_name(challenge.network_index), "created_at": iso_utc(instance.created_at),
+            **_lifetime(instance)}
     if flag is not None:
         view["flag"] = flag
     return view
@@ -72,7 +77,12 @@ def instance_access(instance: ChallengeInstance, challenge: Challenge, host: str
     """Seed 003's team access answer."""
     return {"team_id": instance.team_id, "public_ip": host, "access_url": access_url(instance, host),
             "ports": sorted(instance.ports.values()), "status": instance.status,
-            "created_at": iso_utc(instance.created_at)}
+            "created_at": iso_utc(instance.created_at), **_lifetime(instance)}
+
+
+def _lifetime(instance: ChallengeInstance) -> dict:
+    """When the janitor ends it (renewals move it) and its hard end; null without a lifetime."""
+    return {"expires_at": iso_utc(instance.expires_at), "ends_at": iso_utc(instance.ends_at)}
 
 
 def challenge_view(challenge: Challenge, instances: list[ChallengeInstance], host: str,
@@ -80,7 +90,7 @@ def challenge_view(challenge: Challenge, instances: list[ChallengeInstance], hos
     config = dict(challenge.config)
     return {"id": challenge.id, "name": challenge.name, "description": challenge.description, "config": config,
             "total_teams": challenge.total_teams, "is_active": challenge.is_active,
-            "status": challenge_status(instances),
+            "status": challenge_status({row.status for row in instances}),
             "instances": [instance_view(row, challenge, host, (flags or {}).get(row.id)) for row in instances],
             "created_at": iso_utc(challenge.created_at), "updated_at": iso_utc(challenge.updated_at),
             "created_by": challenge.created_by}

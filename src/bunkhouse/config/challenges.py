@@ -41,6 +41,10 @@ class ChallengeSettings:
     start_timeout: int = 120
     # Instances may open connections beyond this machine.
     outbound: bool = False
+    # The longest hard end a challenge may give its instances (lifetime plus renewals), and how
+    # often the janitor ends the instances whose time is up.
+    max_lifetime_minutes: int = 1440
+    janitor_seconds: int = 10
 
     @property
     def public_host(self) -> str:
@@ -68,6 +72,8 @@ class ChallengeSettings:
             max_starting=env.integer("BUNKHOUSE_CHALLENGE_MAX_STARTING", cls.max_starting, 1),
             start_timeout=env.integer("BUNKHOUSE_CHALLENGE_START_TIMEOUT", cls.start_timeout, 5),
             outbound=env.switch("BUNKHOUSE_CHALLENGE_OUTBOUND", cls.outbound),
+            max_lifetime_minutes=env.integer("BUNKHOUSE_CHALLENGE_MAX_LIFETIME", cls.max_lifetime_minutes, 1),
+            janitor_seconds=env.integer("BUNKHOUSE_CHALLENGE_JANITOR_SECONDS", cls.janitor_seconds, 1),
         )
         for name, value in (("BUNKHOUSE_CHALLENGE_MAX_MEMORY", settings.max_memory),
                             ("BUNKHOUSE_CHALLENGE_MEMORY", settings.default_memory)):

@@ -49,7 +49,8 @@ class LoginSettings:
     refresh_token_hours: int = 168
     # A team invite is good for one registration within this long.
     invite_hours: int = 72
-    # Failed logins let through in any 60 seconds, per user name and per client address.
+    # Failed logins let through in any 60 seconds, per user name from one client address (ten
+    # times that per user name from anywhere) and per client address.
     failures_per_user: int = 5
     failures_per_address: int = 20
 

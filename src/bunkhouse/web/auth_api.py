@@ -2,7 +2,7 @@
 
 register, login and refresh are open (access.PUBLIC): register reads a token itself when one is
 sent (an admin or a manager registering someone). Failed logins are rate-limited per user name
-and per client address (ratelimit.login_failures). With BUNKHOUSE_AUTH off they are refused
+and address, per user name and per client address (ratelimit.login_failures_*). With BUNKHOUSE_AUTH off they are refused
 (403 auth_off), like the user routes. Errors carry seed 003's `detail` beside bunkhouse's `error`."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from bunkhouse.identity.passwords import PASSWORD_MAX, PASSWORD_MIN
 from bunkhouse.identity.users import API_USER_NAME_PATTERN, ZONE_PATTERN
 from bunkhouse.web.access import principal, refuse_without_auth, tokens
 from bunkhouse.web.errors import seed_error_fields
-from bunkhouse.web.ratelimit import login_failures_per_address, login_failures_per_user
+from bunkhouse.web.ratelimit import login_failures_per_address, login_failures_per_name, login_failures_per_user
 from bunkhouse.web.seed_users import SeedUserOut, seed_user_view
 from bunkhouse.web.views import iso
 
@@ -93,6 +93,7 @@ def register(body):
 
 @bp.post("/login")
 @login_failures_per_user
+@login_failures_per_name
 @login_failures_per_address
 @bp.input(LoginIn, arg_name="body")
 @bp.output(TokenPairOut)

@@ -2,8 +2,9 @@
 Flask-Limiter: at most BUNKHOUSE_RATE_LIMIT requests in any 60 seconds (its moving-window
 strategy), counted in the storage BUNKHOUSE_RATE_LIMIT_STORAGE names (memory:// by default;
 redis://... lets several API processes share one limit); flag checks, per team of a
-challenge; and failed logins, per user name and per client address (only failures count: a
-user who types their password right is never slowed). Over it: 429 with Retry-After.
+challenge; a team's own resets, per team; and failed logins, per user name from one address,
+per user name and per client address (only failures count: a user who types their password
+right is never slowed). Over it: 429 with Retry-After.
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ def _team() -> str:
 
 flag_checks = limiter.shared_limit(f"{FLAG_CHECKS_PER_MINUTE} per minute", scope=_FLAG_SCOPE, key_func=_team)
 
+# A team's own resets: each makes a container anew, so a member may not make them without end.
+RESETS_PER_MINUTE = 3
+_RESET_SCOPE = "team-resets"
+resets = limiter.shared_limit(f"{RESETS_PER_MINUTE} per minute", scope=_RESET_SCOPE, key_func=_team,
+                              exempt_when=lambda: not auth_enabled() or principal().is_admin)
+
 
 _LOGIN_SCOPE = "login-failures"
 
@@ -57,17 +64,23 @@ def _login_name() -> str:
     return f"login-user:{name[:64] if isinstance(name, str) else ''}"
 
 
-def _login_limit(kind: str) -> str:
+def _login_limit(kind: str, times: int = 1) -> str:
     settings: LoginSettings = current_app.extensions["bunkhouse.login_limits"]
-    return f"{getattr(settings, kind)} per minute"
+    return f"{getattr(settings, kind) * times} per minute"
 
 
 def _failed(response) -> bool:
     return response.status_code == 401
 
 
+# A user name from one address at BUNKHOUSE_LOGIN_FAILURES_PER_USER: someone guessing elsewhere
+# does not lock the real user out; from everywhere at ten times that, which slows guessing
+# spread over many addresses (and would lock the name out only at that rate).
 login_failures_per_user = limiter.shared_limit(
-    lambda: _login_limit("failures_per_user"), scope=f"{_LOGIN_SCOPE}-user", key_func=_login_name,
+    lambda: _login_limit("failures_per_user"), scope=f"{_LOGIN_SCOPE}-user",
+    key_func=lambda: f"{_login_name()}:{request.remote_addr}", deduct_when=_failed)
+login_failures_per_name = limiter.shared_limit(
+    lambda: _login_limit("failures_per_user", 10), scope=f"{_LOGIN_SCOPE}-name", key_func=_login_name,
     deduct_when=_failed)
 login_failures_per_address = limiter.shared_limit(
     lambda: _login_limit("failures_per_address"), scope=f"{_LOGIN_SCOPE}-address",
@@ -89,6 +102,10 @@ def too_many_requests() -> TooManyRequests:
         return TooManyRequests(f"at most {FLAG_CHECKS_PER_MINUTE} flag checks a minute for this team; try again in"
                                f" {retry_after} s", headers={"Retry-After": str(retry_after)},
                                retry_after_seconds=retry_after, limit_per_minute=FLAG_CHECKS_PER_MINUTE)
+    if current is not None and _RESET_SCOPE in current.key:
+        return TooManyRequests(f"at most {RESETS_PER_MINUTE} resets a minute of this team's instance; try again in"
+                               f" {retry_after} s", headers={"Retry-After": str(retry_after)},
+                               retry_after_seconds=retry_after, limit_per_minute=RESETS_PER_MINUTE)
     if current is not None and _LOGIN_SCOPE in current.key:
         return TooManyRequests(f"too many failed logins for this user or from this address; try again in "
                                f"{retry_after} s", headers={"Retry-After": str(retry_after)},

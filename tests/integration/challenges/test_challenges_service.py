@@ -3,12 +3,14 @@
 each team's address answers over HTTP with its own page, its flag file holds its own flag, team
 A's instance cannot reach team B's (nor the host, nor 169.254.169.254), the flag check knows the
 right team's flag, a restart of the service keeps every address, and removal leaves no container
-and no network; seed 000's /assign and /remove as written."""
+and no network; seed 000's /assign and /remove as written; the janitor ends an instance whose
+lifetime is over (a renewal first moves its end)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import time
 import urllib.request
 
 import pytest
@@ -47,7 +49,7 @@ def server(tmp_path_factory, docker_engine):
     with running_service(tmp_path_factory.mktemp("service-chal"), pool=POOL, pool_size=1, BUNKHOUSE_AUTH="on",
                          BUNKHOUSE_CHALLENGE_PORT_FIRST=str(first), BUNKHOUSE_CHALLENGE_PORT_LAST=str(first + 99),
                          BUNKHOUSE_CHALLENGE_SUBNETS="10.213.200.0/22",
-                         BUNKHOUSE_MONITOR_INTERVAL="0") as server:
+                         BUNKHOUSE_MONITOR_INTERVAL="0", BUNKHOUSE_CHALLENGE_JANITOR_SECONDS="1") as server:
         yield server
     remove_leftovers()
 
@@ -185,4 +187,26 @@ def test_seed_000s_assign_and_remove_as_written(admin):
     # Its challenge goes with DELETE, network and all.
     made, = [c for c in admin.get("/api/v1/challenges/").body["challenges"] if c["name"].startswith("assign-")]
     assert admin.delete(f"/api/v1/challenges/{made['id']}").status == 204
+    assert challenge_networks() == []
+
+
+def test_the_janitor_removes_an_instance_whose_lifetime_is_over(admin):
+    created = admin.post("/api/v1/challenges/", {
+        "name": "short-lived", "description": "One minute, renewed once", "total_teams": 1, "is_active": True,
+        "config": {"image": DEMO, "lifetime_minutes": 1}})
+    assert created.status == 201, created.body
+    base = f"/api/v1/challenges/{created.body['id']}"
+    assert admin.post(f"{base}/deploy", {"force_redeploy": False}).status == 202
+    assert wait_for(lambda: instances(admin, created.body["id"])[0]["status"] == "running", 120, interval=0.5)
+    [instance] = instances(admin, created.body["id"])
+    time.sleep(1.5)  # so that the renewal's end is a whole second later than the start's
+    renewed = admin.post(f"{base}/teams/team-001/renew")
+    assert renewed.status == 200 and renewed.body["expires_at"] > instance["expires_at"], renewed.body
+    assert renewed.body["ends_at"] == instance["ends_at"]
+    assert wait_for(lambda: instances(admin, created.body["id"])[0]["status"] == "removed", 150, interval=1)
+    assert challenge_containers() == []
+    assert admin.get(f"{base}/teams/team-001/access").body["access_url"] == instance["access_url"]
+    kinds = [row["kind"] for row in admin.get("/api/v1/events?kind=challenge_instance_expired").body["events"]]
+    assert kinds == ["challenge_instance_expired"]
+    assert admin.delete(base).status == 204
     assert challenge_networks() == []

@@ -59,7 +59,8 @@ def test_deploy_makes_one_instance_per_team_in_one_run_each_with_its_own_ports_a
     assert stats["ip_allocation"]["team-001"] == f"127.0.0.1:{ports[0]}"
     access = api.get(f"/api/v1/challenges/{challenge['id']}/teams/team-003/access").body
     assert access == {"team_id": "team-003", "public_ip": "127.0.0.1", "access_url": f"http://127.0.0.1:{ports[2]}/",
-                      "ports": [ports[2]], "status": "running", "created_at": access["created_at"]}
+                      "ports": [ports[2]], "status": "running", "created_at": access["created_at"],
+                      "expires_at": None, "ends_at": None}
 
 
 def test_no_flag_nor_environment_value_is_in_the_database_in_plaintext(api, challenges, app):

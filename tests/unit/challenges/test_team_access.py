@@ -6,7 +6,9 @@ are for admins and managers."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
+from bunkhouse.challenges.models import ChallengeInstance
 from helpers.api import Api
 from helpers.challenges import challenge_body, deployed
 
@@ -94,3 +96,44 @@ def test_a_manager_sees_every_team_without_flags_and_cannot_deploy(admin, game):
     for answer in (manny.post(f"/api/v1/challenges/{game['id']}/deploy", {"force_redeploy": True}),
                    manny.post("/api/v1/challenges/", challenge_body(name="other"))):
         assert answer.status == 403 and answer.error["code"] == "admin_only"
+
+
+def test_a_team_resets_only_a_running_or_failed_instance_of_an_active_challenge(admin, game, challenges):
+    alice = logged_in(admin, "alice", team_id="team-002")
+    base = f"/api/v1/challenges/{game['id']}"
+    assert admin.post(f"{base}/stop", {"remove_instances": False}).status == 200
+    stopped = alice.post(f"{base}/teams/team-002/reset")
+    assert stopped.status == 409 and stopped.error["code"] == "instance_not_running"
+    assert admin.get(f"{base}/teams/team-002/access").body["status"] == "stopped"  # the admin's stop holds
+    assert admin.post(f"{base}/deploy", {"force_redeploy": False}).status == 202
+    assert challenges.deployer.idle(10)
+    assert admin.put(base, {"is_active": False}).status == 200
+    for answer in (alice.get(f"{base}/teams/team-002/access"), alice.post(f"{base}/teams/team-002/reset"),
+                   alice.post(f"{base}/teams/team-002/flag", {"flag": "CTF{x}"})):
+        assert answer.status == 404 and answer.error["code"] == "challenge_not_found", answer.body
+    assert admin.get(f"{base}/teams/team-002/access").status == 200  # an admin still sees it
+
+
+def test_a_teams_resets_are_limited_and_an_admins_are_not(admin, game, challenges):
+    alice = logged_in(admin, "alice", team_id="team-002")
+    reset = f"/api/v1/challenges/{game['id']}/teams/team-002/reset"
+    for _ in range(3):
+        assert alice.post(reset).status == 202
+        assert challenges.deployer.idle(10)
+    limited = alice.post(reset)
+    assert limited.status == 429 and int(limited.headers["Retry-After"]) >= 1
+    assert "resets" in limited.error["message"]
+    assert admin.post(reset).status == 202
+    assert challenges.deployer.idle(10)
+
+
+def test_a_user_sees_their_teams_status_and_not_who_made_the_challenge(app, admin, game):
+    alice = logged_in(admin, "alice", team_id="team-002")
+    base = f"/api/v1/challenges/{game['id']}"
+    with app.extensions["bunkhouse.database"].write() as session:  # another team's instance failed
+        session.execute(update(ChallengeInstance).where(ChallengeInstance.team_id == "team-001")
+                        .values(status="failed"))
+    assert admin.get(base).body["status"] == "partial"
+    seen = alice.get(base).body
+    assert seen["status"] == "running" and seen["created_by"] is None
+    assert admin.get(base).body["created_by"] == "admin"
