@@ -9,6 +9,7 @@ whole session is revoked. Logout revokes the session (an API token: itself)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -26,10 +27,11 @@ from bunkhouse.identity.passwords import LoginPasswords
 from bunkhouse.identity.principal import Principal
 from bunkhouse.identity.teams import Teams
 from bunkhouse.identity.tokens import find, issue
-from bunkhouse.identity.users import ApiUsers, check_grant
+from bunkhouse.identity.users import API_USER_NAME_PATTERN, ApiUsers, check_grant
 
 USERNAME_MIN, USERNAME_MAX = 3, 50  # seed 003's bounds (inside bunkhouse's name rule)
 _WRONG = "wrong user name or password"
+_NAME = re.compile(API_USER_NAME_PATTERN)
 
 
 class Logins:
@@ -71,9 +73,11 @@ class Logins:
                 raise error.renamed({"name": "username"}) from None
 
     def login(self, username: object, password: object) -> dict:
+        # A name no user can have (a NUL, 10 kB) is not looked up (PostgreSQL refuses a NUL):
+        # it is a wrong login like any other, at the same cost.
         with self.database.read() as session:
-            user = session.scalar(select(ApiUser).where(ApiUser.name == username)) if isinstance(username, str) \
-                else None
+            user = session.scalar(select(ApiUser).where(ApiUser.name == username)) \
+                if isinstance(username, str) and _NAME.fullmatch(username) else None
             hashed = user.password_hash if user is not None else None
         if not isinstance(password, str) or not self.passwords.verify(hashed, password):
             raise Unauthorized(_WRONG, code="invalid_credentials")
@@ -96,19 +100,24 @@ class Logins:
             row = find(session, refresh_token)
             if row is None or row.kind != TokenKind.REFRESH:
                 raise Unauthorized("not a refresh token of a login", code="token_invalid")
-            if row.revoked_at is not None:
+            if row.revoked_at is None and row.expires_at is not None and row.expires_at <= now:
+                raise Unauthorized("this login has ended: log in again", code="token_expired")
+            if row.revoked_at is None and not row.user.is_active:
+                raise Unauthorized("this user is deactivated", code="user_inactive")
+            # Spent by a conditional update: of two requests with the same token at once, one
+            # spends it and the other finds it spent (PostgreSQL re-reads the row after the
+            # first commits), so the second is a replay, never a second pair.
+            spent = row.revoked_at is None and session.execute(
+                update(ApiToken).where(ApiToken.id == row.id, ApiToken.revoked_at.is_(None)).values(revoked_at=now)
+                .execution_options(synchronize_session=False)).rowcount == 1
+            if spent:
+                pair = self._pair(session, row.user, row.session_id, now, row.expires_at)
+                pair.pop("_session")
+            else:
                 replayed = row.session_id
                 self._revoke_session(session, row.session_id, now)
                 events.record(session, "refresh_replayed", row.user.name, at=now,
                               detail={"session_id": row.session_id})
-            elif row.expires_at is not None and row.expires_at <= now:
-                raise Unauthorized("this login has ended: log in again", code="token_expired")
-            elif not row.user.is_active:
-                raise Unauthorized("this user is deactivated", code="user_inactive")
-            else:
-                row.revoked_at = now
-                pair = self._pair(session, row.user, row.session_id, now, row.expires_at)
-                pair.pop("_session")
         if replayed is not None:
             raise Unauthorized("this refresh token was used already: the login is revoked, log in again",
                                code="token_revoked")

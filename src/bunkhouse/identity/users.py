@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bunkhouse.config import AuthSettings
@@ -20,7 +20,7 @@ from bunkhouse.core.errors import BadRequest, Conflict, Forbidden
 from bunkhouse.core.lookup import get_or_404
 from bunkhouse.core.model import utcnow
 from bunkhouse.core.paging import Page, read_page
-from bunkhouse.identity.models import ROLES, ApiUser, Role, Team
+from bunkhouse.identity.models import ROLES, ApiToken, ApiUser, Role, Team, TokenKind
 from bunkhouse.identity.passwords import LoginPasswords
 from bunkhouse.identity.principal import QUOTA_FIELDS, Principal
 from bunkhouse.identity.teams import check_team_id
@@ -83,8 +83,17 @@ class ApiUsers:
                 user.role = role
             for field, value in {**changes, **profile}.items():
                 setattr(user, field, value)
+            # A new password or a deactivation ends the user's logins (the API tokens an admin
+            # made stay: a deactivated user's are refused until they are active again).
+            ended = 0
+            if "password_hash" in profile or profile.get("is_active") is False:
+                ended = session.execute(update(ApiToken).where(
+                    ApiToken.user_id == user.id, ApiToken.kind.in_([TokenKind.ACCESS, TokenKind.REFRESH]),
+                    ApiToken.revoked_at.is_(None)).values(revoked_at=self.clock())
+                    .execution_options(synchronize_session=False)).rowcount
             events.record(session, "user_changed", actor, at=self.clock(), detail={
-                "name": name, **({"role": role} if role else {}), **changes, **_shown(profile)})
+                "name": name, **({"role": role} if role else {}), **changes, **_shown(profile),
+                **({"logins_ended": ended} if ended else {})})
         return user
 
     def _hashed(self, profile: dict) -> dict:
@@ -127,9 +136,10 @@ def check_name(name: object) -> None:
 
 
 def check_grant(caller: Principal, current_role: str | None, new_role: str | None, *,
-                target: str | None = None, deactivating: bool = False) -> None:
-    """A manager manages users and managers; only an admin makes, changes or grants admin. Nobody
-    lowers their own role or deactivates themself (an admin cannot lock everyone out by mistake)."""
+                target: str | None = None, deactivating: bool = False, quota: bool = False) -> None:
+    """A manager manages users and managers; only an admin makes, changes or grants admin, and
+    only an admin sets a quota (a manager would raise their own). Nobody lowers their own role
+    or deactivates themself (an admin cannot lock everyone out by mistake)."""
     if target == caller.name and (deactivating or (new_role is not None and new_role != current_role)):
         raise Forbidden("you may not change your own role or deactivate yourself: ask another admin",
                         code="not_yourself")
@@ -139,6 +149,8 @@ def check_grant(caller: Principal, current_role: str | None, new_role: str | Non
         raise Forbidden("this route is for admins and managers", code="managers_only")
     if Role.ADMIN in (current_role, new_role):
         raise Forbidden("only an admin makes, changes or grants admin", code="admin_only")
+    if quota:
+        raise Forbidden("only an admin sets a quota", code="admin_only")
 
 
 def _check_profile(session: Session, profile: dict, user_id: int | None = None) -> None:

@@ -1,6 +1,7 @@
 """Every error becomes the one JSON shape of core/errors.py, with the right status:
 bunkhouse's own errors, schema validation errors, 404/405 and the like, a body over
-BUNKHOUSE_MAX_BODY_BYTES (413 body_too_large), and the rate limit's.
+BUNKHOUSE_MAX_BODY_BYTES (413 body_too_large), the rate limit's, and a unique key that two
+requests at once collided on (409 concurrent_change).
 
 A request body that breaks the schema on one field answers that field's rule code,
 `invalid_<field>` (the code the service's own check of that field answers too: one rule, one
@@ -17,9 +18,10 @@ from apiflask import APIFlask
 from apiflask.exceptions import HTTPError
 from flask import current_app, request
 from flask_limiter.errors import RateLimitExceeded
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from bunkhouse.core.errors import ApiError, PayloadTooLarge, error_body
+from bunkhouse.core.errors import ApiError, Conflict, PayloadTooLarge, error_body
 from bunkhouse.web.ratelimit import too_many_requests
 
 # Blueprint name -> its seed document's own fields for an error body.
@@ -39,6 +41,13 @@ def init_errors(app: APIFlask) -> None:
     @app.errorhandler(RateLimitExceeded)
     def _rate_limited(_error: RateLimitExceeded):
         return _api_error(too_many_requests())
+
+    @app.errorhandler(IntegrityError)
+    def _collided(_error: IntegrityError):
+        # The checks before a write read first; two requests at once on PostgreSQL may both pass
+        # them and the database's unique key refuses the second: a 409, nothing written.
+        return _api_error(Conflict("another request made or changed the same thing at the same moment: look, and "
+                                   "try again if it is still needed", code="concurrent_change"))
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_error: RequestEntityTooLarge):

@@ -157,10 +157,10 @@ def me():
 @managers_only
 @bp.input(UserCreateIn, arg_name="body")
 @bp.output(UserOut, status_code=201)
-@bp.doc(summary="Create a user (admins and managers; only an admin makes an admin)",
+@bp.doc(summary="Create a user (admins and managers; only an admin makes an admin or sets a quota)",
         responses={403: "Not an admin or a manager", 404: "No such team", 409: "The user or the email exists"})
 def create_user(body):
-    check_grant(principal(), None, body["role"])
+    check_grant(principal(), None, body["role"], quota=any(body[field] is not None for field in QUOTA_FIELDS))
     quota = {field: body.pop(field) for field in QUOTA_FIELDS}
     name, role = body.pop("name"), body.pop("role")
     return _user_view(_users().create(name, role, actor=principal().name, profile=body, **quota)), 201
@@ -190,13 +190,13 @@ def get_user(user_ref: str):
 @bp.input(UserPatchIn, arg_name="body")
 @bp.output(UserOut)
 @bp.doc(summary="Change a user's role, quota, profile, team or password; a quota of null goes back to the default"
-                " (admins and managers; only an admin touches an admin)",
-        responses={403: "Not an admin or a manager, or a manager touching an admin", 404: "No such user or team",
-                   409: "Another user has that email"})
+                " (admins and managers; only an admin touches an admin or a quota)",
+        responses={403: "Not an admin or a manager, or a manager touching an admin or a quota",
+                   404: "No such user or team", 409: "Another user has that email"})
 def update_user(user_ref: str, body):
     user = _users().find(user_ref)
     check_grant(principal(), user.role, body.get("role"), target=user.name,
-                deactivating=body.get("is_active") is False)
+                deactivating=body.get("is_active") is False, quota=any(field in body for field in QUOTA_FIELDS))
     return _user_view(_users().update(user.name, actor=principal().name, **body))
 
 

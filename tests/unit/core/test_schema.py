@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -161,6 +162,19 @@ def test_the_baseline_migration_is_the_schema_bunkhouse_made_before(database, tm
 
 def test_the_newest_migration_is_what_the_models_say(database, tmp_path):
     schema.upgrade(database, tmp_path)
+    with database.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_the_migrations_of_logins_and_lifetimes_go_down_and_up_again(database, tmp_path):
+    schema.upgrade(database, tmp_path)
+    with database.engine.begin() as connection:
+        command.downgrade(schema._alembic(connection), "0004")
+        assert schema.current_revision(connection) == "0004"
+        assert "teams" not in inspect(connection).get_table_names()
+        assert "kind" not in {column["name"] for column in inspect(connection).get_columns("tokens")}
+    assert schema.upgrade(database, tmp_path) == schema.head()
     with database.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []

@@ -6,6 +6,9 @@ test is tests/integration/challenges/test_challenges_service.py (a team's user a
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from sqlalchemy import select
 
@@ -132,6 +135,25 @@ def test_refresh_trades_a_refresh_token_once_and_a_replay_revokes_the_login(admi
     assert admin.post("/api/v1/auth/refresh", {"refresh_token": "bkh_0123456789ab_" + "x" * 40}).status == 401
 
 
+def test_the_same_refresh_token_sent_twice_at_once_makes_one_pair_at_most(app, admin):
+    """Eight requests at once with one refresh token (on PostgreSQL they really overlap): one
+    spends it, the others are replays, and the replays revoke the pair the one made."""
+    admin.post("/api/v1/auth/register", registration())
+    token = login(admin).body["refresh_token"]
+    start = threading.Barrier(8)
+
+    def refresh(_):
+        client = app.test_client()
+        start.wait()
+        return client.post("/api/v1/auth/refresh", json={"refresh_token": token})
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(refresh, range(8)))
+    made = [answer.get_json() for answer in answers if answer.status_code == 200]
+    assert len(made) == 1 and sorted(answer.status_code for answer in answers) == [200] + [401] * 7
+    assert admin.as_(made[0]["access_token"]).get("/api/v1/me").error["code"] == "token_revoked"
+
+
 def test_logout_revokes_the_login_and_nothing_else(app, admin):
     admin.post("/api/v1/auth/register", registration())
     kept, ended = login(admin).body, login(admin).body
@@ -158,13 +180,60 @@ def test_failed_logins_are_limited_per_user_name_and_a_right_password_then_waits
     assert login(admin, "jane_doe").status == 200
 
 
+def test_failures_from_one_address_do_not_lock_the_user_out_elsewhere(app, admin):
+    admin.post("/api/v1/auth/register", registration())
+    client = app.test_client()
+
+    def from_address(address: str, password: str) -> int:
+        return client.post("/api/v1/auth/login", json={"username": "john_doe", "password": password},
+                           environ_base={"REMOTE_ADDR": address}).status_code
+
+    assert [from_address("192.0.2.7", "wrong password") for _ in range(5)] == [401] * 5
+    assert from_address("192.0.2.7", PASSWORD) == 429
+    assert from_address("192.0.2.8", PASSWORD) == 200  # the real user, from their own address
+
+
+def test_the_same_registration_four_times_at_once_makes_one_user(app, admin):
+    start = threading.Barrier(4)
+    headers = {"Authorization": f"Bearer {admin.token}"}
+
+    def register(_):
+        client = app.test_client()
+        start.wait()
+        return client.post("/api/v1/auth/register", json=registration(), headers=headers).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = sorted(pool.map(register, range(4)))
+    assert statuses == [201, 409, 409, 409]
+    assert user_names(admin).count("john_doe") == 1
+
+
+@pytest.mark.parametrize("username", ["john\x00doe", "x" * 10000, "Ünïcode", "john doe", ""])
+def test_a_name_no_user_can_have_is_a_wrong_login(admin, username):
+    answer = login(admin, username)
+    assert answer.status == 401 and answer.error["code"] == "invalid_credentials", answer.body
+
+
 def test_a_deactivated_user_cannot_log_in_and_their_tokens_stop(admin):
     user = admin.post("/api/v1/auth/register", registration()).body
     access = login(admin).body["access_token"]
     changed = admin.put(f"/api/v1/users/{user['id']}", {"is_active": False})
     assert changed.status == 200 and changed.body["is_active"] is False
-    assert admin.as_(access).get("/api/v1/me").error["code"] == "user_inactive"
+    assert admin.as_(access).get("/api/v1/me").error["code"] == "token_revoked"  # the deactivation ended it
     assert login(admin).error["code"] == "user_inactive"
+    # Active again, they log in anew: the old login stays ended.
+    assert admin.put(f"/api/v1/users/{user['id']}", {"is_active": True}).status == 200
+    assert admin.as_(access).get("/api/v1/me").error["code"] == "token_revoked"
+    assert login(admin).status == 200
+
+
+def test_a_new_password_ends_the_users_logins(admin):
+    user = admin.post("/api/v1/auth/register", registration()).body
+    pair = login(admin).body
+    assert admin.put(f"/api/v1/users/{user['id']}", {"password": "another good password"}).status == 200
+    assert admin.as_(pair["access_token"]).get("/api/v1/me").error["code"] == "token_revoked"
+    assert admin.post("/api/v1/auth/refresh", {"refresh_token": pair["refresh_token"]}).status == 401
+    assert login(admin, password="another good password").status == 200
 
 
 def test_a_manager_manages_users_but_never_an_admin(admin):
@@ -175,7 +244,9 @@ def test_a_manager_manages_users_but_never_an_admin(admin):
     for answer in (manager.post("/api/v1/auth/register", registration("root_wannabe", role="Master")),
                    manager.put("/api/v1/users/pat", {"role": "Master"}),
                    manager.put("/api/v1/users/admin", {"zone": "elsewhere"}),
-                   manager.post("/api/v1/users", {"name": "boss", "role": "admin"})):
+                   manager.post("/api/v1/users", {"name": "boss", "role": "admin"}),
+                   manager.request("PATCH", "/api/v1/users/manny", {"max_nodes": 500}),
+                   manager.post("/api/v1/users", {"name": "greedy", "max_nodes": 500})):
         assert answer.status == 403 and answer.error["code"] == "admin_only", answer.body
     assert manager.post("/api/v1/users/pat/tokens", {}).error["code"] == "admin_only"
     assert manager.get("/api/v1/events").error["code"] == "admin_only"

@@ -31,7 +31,9 @@ def upgrade() -> None:
     op.add_column("users", sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()))
     op.add_column("users", sa.Column("password_hash", sa.String(255), nullable=True))
     if op.get_bind().dialect.name == "sqlite":
-        op.execute("ALTER TABLE users ADD COLUMN team_id VARCHAR(16) REFERENCES teams (id)")
+        # (A downgrade on SQLite leaves the column: see downgrade.)
+        if "team_id" not in {column["name"] for column in sa.inspect(op.get_bind()).get_columns("users")}:
+            op.execute("ALTER TABLE users ADD COLUMN team_id VARCHAR(16) REFERENCES teams (id)")
     else:
         op.add_column("users", sa.Column("team_id", sa.String(16), nullable=True))
         op.create_foreign_key("fk_users_team_id", "users", "teams", ["team_id"], ["id"])
@@ -55,14 +57,20 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Plain DROP COLUMNs (SQLite 3.35+), no batch: copying `users` would drop a table `tokens`
+    # refers to. SQLite cannot drop a column with a REFERENCES clause: there users.team_id stays,
+    # emptied (the models before this revision do not know it).
     op.drop_table("team_invites")
     op.drop_index("ix_tokens_session_id", "tokens")
     op.drop_index("uq_users_email", "users")
     op.drop_index("ix_users_team_id", "users")
-    with op.batch_alter_table("tokens") as batch:
-        batch.drop_column("session_id")
-        batch.drop_column("kind")
-    with op.batch_alter_table("users") as batch:
-        for column in ("team_id", "password_hash", "is_active", "zone", "email"):
-            batch.drop_column(column)
+    op.drop_column("tokens", "session_id")
+    op.drop_column("tokens", "kind")
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("UPDATE users SET team_id = NULL")
+    else:
+        op.drop_constraint("fk_users_team_id", "users", type_="foreignkey")
+        op.drop_column("users", "team_id")
+    for column in ("password_hash", "is_active", "zone", "email"):
+        op.drop_column("users", column)
     op.drop_table("teams")
