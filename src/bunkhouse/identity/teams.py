@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from bunkhouse.core import events
 from bunkhouse.core.db import Database
-from bunkhouse.core.errors import BadRequest, Conflict, Forbidden
+from bunkhouse.core.errors import BadRequest, Conflict, Forbidden, NotFound
 from bunkhouse.core.lookup import get_or_404
 from bunkhouse.core.model import utcnow
 from bunkhouse.identity.models import ApiUser, Team, TeamInvite
@@ -29,6 +29,7 @@ _TEAM_ID = re.compile(TEAM_ID_PATTERN)
 TEAM_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$"
 _TEAM_NAME = re.compile(TEAM_NAME_PATTERN)
 _INVITE = re.compile(r"^bki_(?P<id>[0-9a-f]{16})_(?P<secret>[A-Za-z0-9_-]{20,100})$")
+_INVITE_ID = re.compile(r"^[0-9a-f]{16}$")
 
 
 def check_team_id(team_id: object, field: str = "team_id") -> None:
@@ -96,6 +97,29 @@ class Teams:
             events.record(session, "invite_created", actor, detail={"team_id": team_id, "invite_id": invite_id},
                           at=now)
         return {"id": invite_id, "team_id": team_id, "code": code, "expires_at": invite.expires_at}
+
+    def invites(self, team_id: str) -> list[dict]:
+        """The team's invites, newest first, without their codes (never stored)."""
+        check_team_id(team_id)
+        with self.database.read() as session:
+            get_or_404(session, Team, "team", "team_not_found", id=team_id)
+            rows = session.scalars(select(TeamInvite).where(TeamInvite.team_id == team_id)
+                                   .order_by(TeamInvite.created_at.desc(), TeamInvite.id))
+            return [{"id": row.id, "team_id": row.team_id, "created_by": row.created_by, "created_at": row.created_at,
+                     "expires_at": row.expires_at, "used_at": row.used_at, "used_by": row.used_by} for row in rows]
+
+    def revoke_invite(self, team_id: str, invite_id: str, *, actor: str) -> None:
+        """An unused invite deleted (its code registers nobody); a used one is kept as a record (409)."""
+        check_team_id(team_id)
+        with self.database.write() as session:
+            invite = session.get(TeamInvite, invite_id) if _INVITE_ID.fullmatch(invite_id) else None
+            if invite is None or invite.team_id != team_id:
+                raise NotFound(f"team {team_id} has no invite {invite_id[:32]}", code="invite_not_found")
+            if invite.used_at is not None:
+                raise Conflict(f"invite {invite_id} was used by {invite.used_by}: it is kept", code="invite_used")
+            session.delete(invite)
+            events.record(session, "invite_revoked", actor, detail={"team_id": team_id, "invite_id": invite_id},
+                          at=self.clock())
 
     def check_invite(self, code: object) -> None:
         """Refuse an unknown, used or expired invite (cheaply, before a password is hashed)."""

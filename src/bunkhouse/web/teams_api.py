@@ -40,6 +40,20 @@ class InviteOut(Schema):
     expires_at = String(metadata={"format": "date-time"})
 
 
+class InviteListItem(Schema):
+    id = String()
+    team_id = String()
+    created_by = String()
+    created_at = String(metadata={"format": "date-time"})
+    expires_at = String(metadata={"format": "date-time"})
+    used_at = String(allow_none=True, metadata={"format": "date-time"})
+    used_by = String(allow_none=True)
+
+
+class InviteListOut(Schema):
+    invites = List(Nested(InviteListItem))
+
+
 def _teams() -> Teams:
     return current_app.extensions["bunkhouse.teams"]
 
@@ -93,3 +107,23 @@ def delete_team(team_id: str):
 def create_invite(team_id: str):
     invite = _teams().invite(team_id, actor=principal().name)
     return {**invite, "expires_at": iso(invite["expires_at"])}, 201
+
+
+@bp.get("/<team_id>/invites")
+@managers_only
+@bp.output(InviteListOut)
+@bp.doc(summary="The team's invites, used or not (never their codes)",
+        responses={400: "A malformed team id", 403: "Not an admin or a manager", 404: "No such team"})
+def list_invites(team_id: str):
+    return {"invites": [{**row, **{key: iso(row[key]) for key in ("created_at", "expires_at", "used_at")}}
+                        for row in _teams().invites(team_id)]}
+
+
+@bp.delete("/<team_id>/invites/<invite_id>")
+@managers_only
+@bp.doc(summary="Revoke an unused invite: its code registers nobody",
+        responses={204: "Revoked", 400: "A malformed team id", 403: "Not an admin or a manager",
+                   404: "No such team or invite", 409: "It was used (kept as a record)"})
+def revoke_invite(team_id: str, invite_id: str):
+    _teams().revoke_invite(team_id, invite_id, actor=principal().name)
+    return "", 204

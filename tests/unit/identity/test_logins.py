@@ -92,6 +92,23 @@ def test_a_team_invite_registers_onto_its_team_once(api, admin):
     assert "eve" not in user_names(admin)
 
 
+def test_invites_are_listed_without_codes_and_an_unused_one_is_revoked(api, admin):
+    admin.post("/api/v1/teams", {"name": "Red Herrings"})
+    used, unused = (admin.post("/api/v1/teams/team-001/invites").body for _ in range(2))
+    assert api.post("/api/v1/auth/register", registration(invite=used["code"])).status == 201
+    listed = admin.get("/api/v1/teams/team-001/invites")
+    assert listed.status == 200 and {row["id"] for row in listed.body["invites"]} == {used["id"], unused["id"]}
+    assert not any("code" in row for row in listed.body["invites"])
+    assert {row["id"]: row["used_by"] for row in listed.body["invites"]}[used["id"]] == "john_doe"
+    assert admin.delete(f"/api/v1/teams/team-001/invites/{unused['id']}").status == 204
+    refused = api.post("/api/v1/auth/register", registration("jane_doe", invite=unused["code"]))
+    assert refused.status == 403 and refused.error["code"] == "invite_invalid"
+    kept = admin.delete(f"/api/v1/teams/team-001/invites/{used['id']}")
+    assert kept.status == 409 and kept.error["code"] == "invite_used"
+    for missing in (unused["id"], "../../etc", "f" * 16):
+        assert admin.delete(f"/api/v1/teams/team-001/invites/{missing}").status == 404
+
+
 def test_a_taken_name_leaves_the_invite_unspent(api, admin):
     admin.post("/api/v1/teams", {"name": "Blue"})
     assert admin.post("/api/v1/auth/register", registration()).status == 201
@@ -108,7 +125,7 @@ def test_a_taken_name_leaves_the_invite_unspent(api, admin):
 ])
 def test_bad_registration_input_is_a_400_naming_the_field_and_makes_nothing(admin, field, value):
     answer = admin.post("/api/v1/auth/register", registration(**{field: value}))
-    assert answer.status in (400, 403), answer.body
+    assert answer.status == (403 if field == "invite" else 400), answer.body  # an unknown invite is refused
     assert answer.error.get("field") == field, answer.body
     assert user_names(admin) == ["admin"]
 
