@@ -6,10 +6,12 @@ node image):
   HTTP at its access_url (how it grows with the teams);
 - seed 000's /assign of a team that has no container yet (a cold start: Ansible makes it), median;
 - /assign of a team that has one (the same address again), p50;
-- /remove of a team's container, median.
+- /remove of a team's container, median;
+- /assign from a ready pool (a challenge made ahead with assign_id and pool_min): p50 and p95 of
+  as many claims as the pool has members, each a new team (no Ansible in the request).
 Prints a table and writes JSON (bench/results/challenges.json by default).
 
-    python bench/challenges.py [--json PATH] [--teams 10,50,100]
+    python bench/challenges.py [--json PATH] [--teams 10,50,100] [--pool 20]
 """
 
 from __future__ import annotations
@@ -105,19 +107,46 @@ class Bench:
                 "/remove of a team's container, median s": statistics.median(removal)}
 
 
+    def assign_from_pool(self, size: int) -> dict[str, float]:
+        created = self.api.post("/api/v1/challenges/", {
+            "name": "bench-pool", "description": f"{size} instances kept ready for /assign", "total_teams": 0,
+            "assign_id": "benchpool", "config": {"image": DEMO, "pool_min": size,
+                                                 "resources": {"limits": {"cpu": "250m", "memory": "64Mi"}}}})
+        assert created.status == 201, created.body
+        path = f"/api/v1/challenges/{created.body['id']}"
+        deadline = time.monotonic() + 600
+        while len(ready := [i for i in self.api.get(path).body["instances"]
+                            if i["pooled"] and i["status"] == "running"]) < size:
+            assert time.monotonic() < deadline, f"the pool has {len(ready)} of {size} ready"
+            time.sleep(0.5)
+        members = {i["access_url"].rstrip("/") for i in ready}
+        claims = []
+        for number in range(size):
+            started = time.monotonic()
+            answer = self.api.post("/assign", {"team_id": f"pooled{number}", "challenge_id": "benchpool",
+                                               "image": DEMO})
+            claims.append(time.monotonic() - started)
+            assert answer.status == 200 and answer.body["address"] in members, answer.body
+        assert self.api.delete(path).status == 204
+        return {f"/assign from a ready pool of {size}, p50 s": statistics.median(claims),
+                f"/assign from a ready pool of {size}, p95 s": percentile(claims, 0.95)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, default=PROJECT_DIR / "bench" / "results" / "challenges.json")
     parser.add_argument("--teams", default="10,50,100", help="deploys to time, by their number of teams")
+    parser.add_argument("--pool", type=int, default=20, help="members of the pool /assign claims from")
     args = parser.parse_args()
 
     figures: dict = {}
     remove_leftover_pools()
     run_by_hand("challenge_images.yml", {"challenge_images": [{"image": DEMO, "build": "images/demo-challenge"}]})
     with Bench() as bench:
-        for teams in (int(count) for count in args.teams.split(",")):
+        for teams in (int(count) for count in args.teams.split(",") if count):
             figures[f"deploy for {teams} teams, until every address answers, s"] = bench.deploy(teams)
         figures.update(bench.assign_and_remove(5))
+        figures.update(bench.assign_from_pool(args.pool))
     report(figures, args.json, digits=3)
     return 0
 

@@ -17,6 +17,7 @@ from bunkhouse.challenges.flags import SecretBox
 from bunkhouse.challenges.images import AllowList, ImageListError
 from bunkhouse.challenges.jobs import ChallengeJobs
 from bunkhouse.challenges.lifetimes import Lifetimes
+from bunkhouse.challenges.pools import ChallengePools
 from bunkhouse.challenges.service import ChallengeService
 from bunkhouse.challenges.team_instances import TeamInstances
 from bunkhouse.config import Config
@@ -116,7 +117,7 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
     named.catalog_listeners.append(lambda catalog: fleet.put_entry(catalog.node_pool))
     profiles = ProfileService(config.containers, database, named, role, jobs_running=lambda: scheduler.running)
     challenges, team_instances, challenge_jobs = _challenges(config, database, runner, role, scheduler)
-    assignments = Assignments(challenges, wait_seconds=config.http.request_timeout)
+    assignments = Assignments(challenges, config.http.request_timeout, challenge_jobs.pools)
     lifecycle = Lifecycle(
         config, role, lock, database, runner,
         [batcher, named.batcher] + ([renewals.batcher] if renewals else []), fleet, monitor, scheduler, reconciler,
@@ -134,7 +135,7 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
         "bunkhouse.users": users, "bunkhouse.lifecycle": lifecycle, "bunkhouse.status": lifecycle.status,
         "bunkhouse.replacements": replacements, "bunkhouse.reconciler": reconciler, "bunkhouse.profiles": profiles,
         "bunkhouse.challenges": challenges, "bunkhouse.assignments": assignments, "bunkhouse.teams": teams,
-        "bunkhouse.team_instances": team_instances,
+        "bunkhouse.team_instances": team_instances, "bunkhouse.challenge_pools": challenge_jobs.pools,
         "bunkhouse.logins": logins,
     })
 
@@ -164,7 +165,7 @@ def create_app(config: Config | None = None, *, runner: Runner | None = None, en
 def _challenges(config: Config, database: Database, runner: Runner, role: Role, scheduler: Scheduler
                 ) -> tuple[ChallengeService, TeamInstances, ChallengeJobs]:
     """Behaviour 2: the allow-list of images, the flags' key, the deployer, the service, what a
-    team does with its instance, and the lifetimes (their janitor is a job of the scheduler)."""
+    team does with its instance, the lifetimes and the pools (their round is a job of the scheduler)."""
     settings = config.challenges
     try:
         allow_list = AllowList.load(settings.images_path(config.project_dir))
@@ -176,7 +177,9 @@ def _challenges(config: Config, database: Database, runner: Runner, role: Role, 
                         firewall=config.pool.limits.firewall, forks=config.ansible.forks)
     service = ChallengeService(database, settings, allow_list, box, deployer, role)
     team_instances = TeamInstances(database, settings, box, deployer, role)
-    return service, team_instances, ChallengeJobs(service, deployer, runner, Lifetimes(database, deployer), scheduler)
+    pools = ChallengePools(database, settings, box, deployer)
+    return service, team_instances, ChallengeJobs(service, deployer, runner, Lifetimes(database, deployer), pools,
+                                                  scheduler)
 
 
 def _bootstrap_admin(users: ApiUsers, tokens: Tokens, config: Config) -> None:

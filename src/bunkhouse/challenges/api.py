@@ -87,7 +87,11 @@ def _checked(challenge_id: str, team_id: str | None = None) -> None:
     201: "Created (nothing runs until it is deployed)", 400: "Invalid, or its image is not on the allow-list",
     409: "A challenge of that name exists"})
 def create_challenge(body):
-    return service().create(body, created_by=owner_of_new()), 201
+    made = service().create(body, created_by=owner_of_new())
+    role = service().role
+    if made["config"].get("pool_min") and role.primary and role.ready:  # its pool is begun at once
+        current_app.extensions["bunkhouse.challenge_pools"].top_up(made["id"])  # (else by the primary's round)
+    return made, 201
 
 
 @bp.get("/", strict_slashes=False)

@@ -171,7 +171,7 @@ class Deployer:
                     .execution_options(synchronize_session=False))
 
     def _inputs(self, instance: ChallengeInstance, challenge: Challenge, change: str) -> dict:
-        name = naming.container_name(challenge.network_index, instance.team_id)
+        name = instance.container_of(challenge)
         if change in ("stopped", "absent"):
             return {"name": name, "state": change}
         environment = self.box_json(challenge.environment)
@@ -184,7 +184,7 @@ class Deployer:
             challenge.network_index), "ports": [{"container": int(port), "host": instance.ports[port]}
                                                 for port in sorted(instance.ports, key=int)],
                 "bind_address": self.settings.bind_address, "environment": environment, "flag": flag,
-                "team": instance.team_id, "cpus": resources.cpus, "memory": resources.memory,
+                "team": "" if instance.pooled else instance.team_id, "cpus": resources.cpus, "memory": resources.memory,
                 "cpu_shares": resources.cpu_shares or 0, "memory_reservation": resources.memory_reservation or 0,
                 "pids_limit": self.settings.pids, "health_path": config.health_check_path or "",
                 "start_timeout": self.settings.start_timeout,
@@ -207,7 +207,7 @@ class Deployer:
         with self.database.write() as session:
             for instance_id, (instance, challenge) in rows.items():
                 change = changes[instance_id]
-                host = naming.container_name(challenge.network_index, instance.team_id)
+                host = instance.container_of(challenge)
                 worked = host in result.ok_hosts
                 status = DONE[change] if worked else I.FAILED
                 values = {"status": status, "error": None if worked else result.error_of(host)}

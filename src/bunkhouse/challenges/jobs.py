@@ -12,6 +12,7 @@ from bunkhouse.challenges.deployer import Deployer
 from bunkhouse.challenges.lifetimes import Lifetimes
 from bunkhouse.challenges.models import IN_FLIGHT, ChallengeInstance
 from bunkhouse.challenges.models import InstanceStatus as I
+from bunkhouse.challenges.pools import ChallengePools
 from bunkhouse.challenges.service import ChallengeService
 from bunkhouse.jobs.scheduler import Scheduler
 from bunkhouse.runner.playbooks import Runner
@@ -23,11 +24,12 @@ IMAGES_PLAYBOOK = "challenge_images.yml"
 
 class ChallengeJobs:
     def __init__(self, service: ChallengeService, deployer: Deployer, runner: Runner, lifetimes: Lifetimes,
-                 scheduler: Scheduler):
+                 pools: ChallengePools, scheduler: Scheduler):
         self.service = service
         self.deployer = deployer
         self.runner = runner
         self.lifetimes = lifetimes
+        self.pools = pools
         self.scheduler = scheduler
         deployer.image_builder = self.build_images
 
@@ -36,13 +38,18 @@ class ChallengeJobs:
         self.start()
 
     def register(self) -> None:
-        """The janitor: instances whose lifetime ended are removed (challenges/lifetimes.py)."""
-        self.scheduler.every("challenge-janitor", self.lifetimes.end_expired,
-                             self.service.settings.janitor_seconds)
+        """The janitor's round: instances whose lifetime ended are removed (lifetimes.py), and
+        the pools topped up (pools.py)."""
+        self.scheduler.every("challenge-janitor", self.round, self.service.settings.janitor_seconds)
+
+    def round(self) -> None:
+        self.lifetimes.end_expired()
+        self.pools.top_up()
 
     def start(self) -> None:
         self.deployer.start()
         self.resume()
+        self.pools.top_up()
 
     def resume(self) -> dict[str, str]:
         """What a run cut short by a restart left in flight is done again; {instance id: change}.

@@ -16,6 +16,7 @@ from enum import StrEnum
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bunkhouse.challenges import naming
 from bunkhouse.core.model import Base, JSONText, UTCDateTime, utcnow
 
 
@@ -75,15 +76,37 @@ class ChallengeInstance(Base):
     # the hard end no renewal passes (from its start; a start after it begins a new one).
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Its container's name when it is not the team's (a pool member's, kept when a team claims it).
+    container: Mapped[str | None] = mapped_column(String(63), default=None)
+
+    @property
+    def pooled(self) -> bool:
+        """A pool member no team has claimed yet (pools.py)."""
+        return self.team_id.startswith(POOL_PREFIX)
+
+    def container_of(self, challenge: Challenge) -> str:
+        return self.container or naming.container_name(challenge.network_index, self.team_id)
+
+
+# A pool member's team_id until a team claims it: a "." no team id has (seed 003's team-NNN,
+# seed 000's letters, digits, "_" and "-").
+POOL_PREFIX = "pool."
 
 
 def lifetime_stamp(instance: ChallengeInstance, challenge: Challenge, now: datetime) -> dict:
-    """expires_at and ends_at for an instance that has just started running (lifetimes.py)."""
+    """expires_at and ends_at for an instance that has just started running (a pool member's
+    time begins when a team claims it: pools.py)."""
+    if instance.pooled:
+        return {"expires_at": None, "ends_at": None}
+    return lifetime_from(challenge, now, instance.ends_at)
+
+
+def lifetime_from(challenge: Challenge, now: datetime, ends_at: datetime | None = None) -> dict:
+    """expires_at and ends_at from now (a hard end still ahead is kept: a restart is no new time)."""
     lifetime, most = challenge.config.get("lifetime_minutes"), challenge.config.get("max_lifetime_minutes")
     if not lifetime:
         return {"expires_at": None, "ends_at": None}
-    ends = instance.ends_at if instance.ends_at is not None and instance.ends_at > now \
-        else now + timedelta(minutes=most or lifetime)
+    ends = ends_at if ends_at is not None and ends_at > now else now + timedelta(minutes=most or lifetime)
     return {"expires_at": min(now + timedelta(minutes=lifetime), ends), "ends_at": ends}
 
 

@@ -7,11 +7,14 @@ from __future__ import annotations
 from apiflask import Schema
 from apiflask.fields import Boolean, Dict, Integer, List, Nested, Raw, String
 from apiflask.validators import Length, OneOf, Range, Regexp
+from marshmallow import ValidationError, validates_schema
 
 # A challenge's name is part of nothing on the engine, but it shows in addresses people type.
 NAME = Regexp(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$", error="3-63 lowercase letters, digits and dashes,"
                                                           " not first or last")
 TEAM = Regexp(r"^team-[0-9]{3,4}$", error="a team id such as team-001")
+# Seed 000's ids: part of a container's name, letters, digits, _ and -, not first; never a path or a quote.
+ASSIGN_ID = Regexp(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$", error="1-50 letters, digits, _ and -, a letter or digit first")
 CHALLENGE_TYPES = ("web", "jwt", "crypto", "reverse", "pwn", "misc", "forensics")
 
 
@@ -43,14 +46,31 @@ class ConfigIn(Schema):
                                    metadata={"description": "the hard end, this long after an instance's start: no "
                                                             "renewal goes past it (default: 4 lifetimes, at most "
                                                             "BUNKHOUSE_CHALLENGE_MAX_LIFETIME)"})
+    pool_min = Integer(load_default=0, strict=True, validate=Range(0, 1000),
+                       metadata={"description": "instances kept started and ready for seed 000's /assign (a challenge "
+                                                "with assign_id; at most BUNKHOUSE_CHALLENGE_MAX_POOL; never with the "
+                                                "flag in the environment)"})
 
 
 class ChallengeIn(Schema):
     name = String(required=True, validate=NAME, metadata={"example": "demo-web"})
     description = String(required=True, validate=Length(10, 500))
     config = Nested(ConfigIn, required=True)
-    total_teams = Integer(required=True, strict=True, validate=Range(1, 9999))
+    total_teams = Integer(required=True, strict=True, validate=Range(0, 9999),
+                          metadata={"description": "teams team-001 .. team-NNN (at least 1); 0 with assign_id"})
     is_active = Boolean(load_default=True)
+    assign_id = String(load_default=None, allow_none=True, validate=ASSIGN_ID,
+                       metadata={"description": "seed 000's challenge_id: /assign names its teams (made ahead, so "
+                                                "that it may keep a pool of ready instances)"})
+
+    @validates_schema
+    def _teams_or_assign(self, data, **_):
+        if data.get("assign_id") is None and data.get("total_teams") == 0:
+            raise ValidationError("at least 1 (0 only with assign_id)", field_name="total_teams")
+        if data.get("assign_id") is not None and data.get("total_teams"):
+            raise ValidationError("0 with assign_id: /assign names the teams", field_name="total_teams")
+        if data.get("assign_id") is None and data.get("config", {}).get("pool_min"):
+            raise ValidationError("a pool is for seed 000's /assign: give assign_id", field_name="config.pool_min")
 
 
 class ChallengeUpdateIn(Schema):
@@ -90,6 +110,7 @@ class InstanceOut(Schema):
     container_name = String()
     network = String()
     created_at = String()
+    pooled = Boolean(metadata={"description": "a ready member of the challenge's pool, no team's yet"})
     expires_at = String(allow_none=True, metadata={"description": "when its lifetime ends (a renewal moves it); "
                                                                   "null without a lifetime"})
     ends_at = String(allow_none=True, metadata={"description": "its hard end: no renewal passes it"})
@@ -108,6 +129,7 @@ class ChallengeOut(Schema):
     created_at = String()
     updated_at = String()
     created_by = String(allow_none=True)
+    assign_id = String(allow_none=True, metadata={"description": "seed 000's challenge_id, for /assign"})
 
 
 class ChallengeListOut(Schema):

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from apiflask import APIBlueprint, Schema
 from apiflask.fields import String
-from apiflask.validators import Length, Regexp
+from apiflask.validators import Length
 from flask import current_app
 
 from bunkhouse.challenges.assign import Assignments
+from bunkhouse.challenges.schemas import ASSIGN_ID
 from bunkhouse.web.access import admin_only, principal
 from bunkhouse.web.errors import seed_error_fields
 
 bp = APIBlueprint("challenge_seed", __name__, tag="Seed 000: team containers")
 seed_error_fields("challenge_seed", lambda error: {"status": "error", "message": error["message"]})
 
-# Part of a container's name: letters, digits, _ and -, not first; never a path or a quote.
-_ID = Regexp(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,49}$", error="1-50 letters, digits, _ and -, a letter or digit first")
+_ID = ASSIGN_ID
 
 
 class AssignIn(Schema):

@@ -66,11 +66,16 @@ class ChallengeService:
         with self.database.write() as session:
             if session.scalar(select(Challenge.id).where(Challenge.name == body["name"])):
                 raise Conflict(f"a challenge named {body['name']} exists", code="challenge_exists", field="name")
+            if body.get("assign_id") and session.scalar(select(Challenge.id).where(
+                    Challenge.assign_key == body["assign_id"])):
+                raise Conflict(f"a challenge has assign_id {body['assign_id']}", code="challenge_exists",
+                               field="assign_id")
             challenge = Challenge(id=uuid.uuid4().hex, name=body["name"], description=body["description"],
                                   config=config.stored(), total_teams=body["total_teams"],
                                   is_active=body["is_active"], network_index=free_network(session, self.settings),
                                   environment=self.box.seal(json.dumps(config.environment))
-                                  if config.environment else None, created_by=created_by)
+                                  if config.environment else None, created_by=created_by,
+                                  assign_key=body.get("assign_id"))
             session.add(challenge)
             events.record(session, "challenge_created", created_by or "anonymous",
                           detail={"challenge": challenge.id, "name": challenge.name})
@@ -126,15 +131,20 @@ class ChallengeService:
 
     def delete(self, challenge_id: str, *, actor: str) -> None:
         """Every instance removed (and the network), then the challenge; a 503 naming the
-        instances whose removal failed, the challenge kept."""
+        instances whose removal failed, the challenge kept (inactive)."""
         self.role.require_acting()
-        with self.database.read() as session:
-            self._challenge(session, challenge_id)
-            ids = [row.id for row in self._instances(session, challenge_id)]
-        settled = self.deployer.apply({instance_id: "absent" for instance_id in ids}, drop_networks=[challenge_id])
+        with self.database.write() as session:  # inactive first: its pool (pools.py) makes no new member
+            self._challenge(session, challenge_id).is_active = False
+        settled = {}
+        for attempt in range(2):  # again for a member a pool round made meanwhile
+            with self.database.read() as session:
+                ids = [row.id for row in self._instances(session, challenge_id) if settled.get(row.id) != I.REMOVED]
+            if attempt == 0 or ids:
+                settled.update(self.deployer.apply({instance_id: "absent" for instance_id in ids},
+                                                   drop_networks=[challenge_id]))
         failed = sorted(instance_id for instance_id, status in settled.items() if status != I.REMOVED)
         if failed:
-            raise Unavailable(f"removing {len(failed)} instance(s) failed: the challenge is kept; try again",
+            raise Unavailable(f"removing {len(failed)} instance(s) failed: the challenge is kept (inactive); try again",
                               code="removal_failed", instances=failed)
         with self.database.write() as session:
             session.execute(delete(PublishedPort).where(PublishedPort.instance_id.in_(

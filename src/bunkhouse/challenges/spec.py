@@ -27,6 +27,8 @@ class ChallengeConfig:
     # Minutes an instance lives from its start or renewal, and its hard end from its start (None: no end).
     lifetime_minutes: int | None = None
     max_lifetime_minutes: int | None = None
+    # Instances kept started and ready for /assign (pools.py).
+    pool_min: int = 0
 
     def stored(self) -> dict[str, Any]:
         """What the challenges table keeps in `config` (no environment values)."""
@@ -34,7 +36,7 @@ class ChallengeConfig:
         return {"challenge_type": self.challenge_type, "image": self.image, "ports": list(self.ports),
                 "health_check_path": self.health_check_path, "flag_format": self.flag_format,
                 "flag_in_environment": self.flag_in_environment, "lifetime_minutes": self.lifetime_minutes,
-                "max_lifetime_minutes": self.max_lifetime_minutes,
+                "max_lifetime_minutes": self.max_lifetime_minutes, "pool_min": self.pool_min,
                 "resources": {"cpus": resources.cpus, "memory": resources.memory, "cpu_shares": resources.cpu_shares,
                               "memory_reservation": resources.memory_reservation}}
 
@@ -42,7 +44,8 @@ class ChallengeConfig:
     def of_stored(cls, stored: dict[str, Any], environment: dict[str, str]) -> ChallengeConfig:
         return cls(stored["challenge_type"], stored["image"], tuple(stored["ports"]), stored["health_check_path"],
                    stored["flag_format"], stored["flag_in_environment"], Resources(**stored["resources"]),
-                   environment, stored.get("lifetime_minutes"), stored.get("max_lifetime_minutes"))
+                   environment, stored.get("lifetime_minutes"), stored.get("max_lifetime_minutes"),
+                   stored.get("pool_min", 0))
 
 
 def config_of(given: dict[str, Any], allow_list: AllowList, settings: ChallengeSettings) -> ChallengeConfig:
@@ -64,7 +67,20 @@ def config_of(given: dict[str, Any], allow_list: AllowList, settings: ChallengeS
                            health if health is not None else entry.health_check_path,
                            given.get("flag_format") or "CTF{}", flag_in_environment,
                            resources_of(given.get("resources"), settings), environment,
-                           *_lifetime_of(given.get("lifetime_minutes"), given.get("max_lifetime_minutes"), settings))
+                           *_lifetime_of(given.get("lifetime_minutes"), given.get("max_lifetime_minutes"), settings),
+                           _pool_of(given.get("pool_min") or 0, flag_in_environment, settings))
+
+
+def _pool_of(pool_min: int, flag_in_environment: bool, settings: ChallengeSettings) -> int:
+    """A pool's members are started before any team is known: their flags are files (bound at
+    the claim), never in an environment made before it."""
+    if pool_min > settings.max_pool:
+        raise BadRequest(f"config.pool_min is at most {settings.max_pool} (BUNKHOUSE_CHALLENGE_MAX_POOL)",
+                         code="invalid_pool", field="config.pool_min")
+    if pool_min and flag_in_environment:
+        raise BadRequest("config.pool_min: a challenge with the flag in the environment is never pooled (its "
+                         "instances are made for their team)", code="invalid_pool", field="config.pool_min")
+    return pool_min
 
 
 def _lifetime_of(lifetime: int | None, hard_end: int | None, settings: ChallengeSettings

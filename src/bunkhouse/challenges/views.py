@@ -65,9 +65,9 @@ def access_url(instance: ChallengeInstance, host: str) -> str | None:
 def instance_view(instance: ChallengeInstance, challenge: Challenge, host: str, flag: str | None = None) -> dict:
     view = {"team_id": instance.team_id, "instance_id": instance.id, "public_ip": host,
             "access_url": access_url(instance, host), "ports": dict(instance.ports), "status": instance.status,
-            "error": instance.error, "container_name": naming.container_name(challenge.network_index, instance.team_id),
+            "error": instance.error, "container_name": instance.container_of(challenge),
             "network": naming.network_name(challenge.network_index), "created_at": iso_utc(instance.created_at),
-            **_lifetime(instance)}
+            "pooled": instance.pooled, **_lifetime(instance)}
     if flag is not None:
         view["flag"] = flag
     return view
@@ -93,4 +93,4 @@ def challenge_view(challenge: Challenge, instances: list[ChallengeInstance], hos
             "status": challenge_status({row.status for row in instances}),
             "instances": [instance_view(row, challenge, host, (flags or {}).get(row.id)) for row in instances],
             "created_at": iso_utc(challenge.created_at), "updated_at": iso_utc(challenge.updated_at),
-            "created_by": challenge.created_by}
+            "created_by": challenge.created_by, "assign_id": challenge.assign_key}

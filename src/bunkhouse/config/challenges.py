@@ -35,7 +35,9 @@ class ChallengeSettings:
     default_memory: str = "256m"
     pids: int = 128
     max_teams: int = 200
-    # Instance starts at once, across every deploy (one Ansible run at a time, this many in it).
+    # The most instances a challenge may keep ready in its pool (config.pool_min).
+    max_pool: int = 50
+    # Instances in one Ansible run, one run at a time (BUNKHOUSE_ANSIBLE_FORKS of them at once).
     max_starting: int = 20
     # Seconds an instance has to answer its health check before it is failed.
     start_timeout: int = 120
@@ -69,6 +71,7 @@ class ChallengeSettings:
             default_memory=env.text("BUNKHOUSE_CHALLENGE_MEMORY", cls.default_memory).lower(),
             pids=env.integer("BUNKHOUSE_CHALLENGE_PIDS", cls.pids, 16),
             max_teams=env.integer("BUNKHOUSE_CHALLENGE_MAX_TEAMS", cls.max_teams, 1),
+            max_pool=env.integer("BUNKHOUSE_CHALLENGE_MAX_POOL", cls.max_pool, 0),
             max_starting=env.integer("BUNKHOUSE_CHALLENGE_MAX_STARTING", cls.max_starting, 1),
             start_timeout=env.integer("BUNKHOUSE_CHALLENGE_START_TIMEOUT", cls.start_timeout, 5),
             outbound=env.switch("BUNKHOUSE_CHALLENGE_OUTBOUND", cls.outbound),

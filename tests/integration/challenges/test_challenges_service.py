@@ -4,11 +4,13 @@ each team's address answers over HTTP with its own page, its flag file holds its
 A's instance cannot reach team B's (nor the host, nor 169.254.169.254), the flag check knows the
 right team's flag, a restart of the service keeps every address, and removal leaves no container
 and no network; seed 000's /assign and /remove as written; the janitor ends an instance whose
-lifetime is over (a renewal first moves its end)."""
+lifetime is over (a renewal first moves its end); /assign takes a ready member of a challenge's
+pool, whose flag file holds the flag the team is given."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 import urllib.request
@@ -32,8 +34,10 @@ def fetch(url: str) -> bytes:
         return response.read()
 
 
-def challenge_containers() -> list[str]:
-    return sorted(docker("ps", "-a", "--filter", "label=bunkhouse.challenge_instance=true",
+def challenge_containers(challenge_id: str | None = None) -> list[str]:
+    """The challenge instances' containers on the engine (of one challenge, when given)."""
+    only = ["--filter", f"label=bunkhouse.challenge={challenge_id}"] if challenge_id else []
+    return sorted(docker("ps", "-a", "--filter", "label=bunkhouse.challenge_instance=true", *only,
                          "--format", "{{.Names}}").split())
 
 
@@ -87,6 +91,28 @@ def challenge(admin) -> dict:
     assert wait_for(lambda: {i["status"] for i in instances(admin, created.body["id"])} == {"running"}, 180,
                     interval=0.5), instances(admin, created.body["id"])
     return admin.get(f"/api/v1/challenges/{created.body['id']}").body
+
+
+@pytest.fixture(scope="module")
+def short_lived(admin) -> dict:
+    """A challenge whose one instance lives a minute, made first: its end comes while the other
+    tests run, and the last one sees the janitor remove it."""
+    created = admin.post("/api/v1/challenges/", {
+        "name": "short-lived", "description": "One minute, renewed once", "total_teams": 1, "is_active": True,
+        "config": {"image": DEMO, "lifetime_minutes": 1}})
+    assert created.status == 201, created.body
+    base = f"/api/v1/challenges/{created.body['id']}"
+    assert admin.post(f"{base}/deploy", {"force_redeploy": False}).status == 202
+    assert wait_for(lambda: instances(admin, created.body["id"])[0]["status"] == "running", 120, interval=0.5)
+    return {"id": created.body["id"], "base": base, "instance": instances(admin, created.body["id"])[0]}
+
+
+def test_a_renewal_moves_the_end_within_the_hard_end(admin, short_lived):
+    instance = short_lived["instance"]
+    time.sleep(1.5)  # so that the renewal's end is a whole second later than the start's
+    renewed = admin.post(f"{short_lived['base']}/teams/team-001/renew")
+    assert renewed.status == 200 and renewed.body["expires_at"] > instance["expires_at"], renewed.body
+    assert renewed.body["ends_at"] == instance["ends_at"]
 
 
 def test_each_team_reaches_its_own_instance_and_reads_only_its_own_flag(admin, challenge):
@@ -162,11 +188,13 @@ def test_a_restart_of_the_service_keeps_every_address(server, admin, challenge):
 
 
 def test_removal_leaves_no_container_and_no_network(admin, challenge):
-    assert challenge_containers() == sorted(i["container_name"] for i in challenge["instances"])
-    assert challenge_networks() == [challenge["instances"][0]["network"]]
+    # (The short-lived challenge's instance may still run: each test looks at its own challenge.)
+    assert challenge_containers(challenge["id"]) == sorted(i["container_name"] for i in challenge["instances"])
+    assert challenge["instances"][0]["network"] in challenge_networks()
     stopped = admin.post(f"/api/v1/challenges/{challenge['id']}/stop", {"remove_instances": True})
     assert stopped.status == 200 and {i["status"] for i in stopped.body["instances"]} == {"removed"}
-    assert challenge_containers() == [] and challenge_networks() == []
+    assert challenge_containers(challenge["id"]) == []
+    assert challenge["instances"][0]["network"] not in challenge_networks()
     assert admin.delete(f"/api/v1/challenges/{challenge['id']}").status == 204
     assert admin.get(f"/api/v1/challenges/{challenge['id']}").status == 404
 
@@ -180,33 +208,50 @@ def test_seed_000s_assign_and_remove_as_written(admin):
     refused = admin.post("/assign", {**assign, "image": "nginx:alpine"})
     assert refused.status == 400 and refused.body["status"] == "error"
     removed = admin.post("/remove", {"team_id": "team1", "challenge_id": "web1"})
-    assert removed.body == {"status": "success", "message": "Container bunkhouse-ch-1-team1 stopped and removed."}
-    assert challenge_containers() == []
+    assert removed.body["status"] == "success", removed.body
+    gone = re.fullmatch(r"Container (bunkhouse-ch-[0-9]+-team1) stopped and removed\.", removed.body["message"])
+    assert gone and gone[1] not in challenge_containers()
     again = admin.post("/remove", {"team_id": "team1", "challenge_id": "web1"})
     assert again.status == 404 and again.body["status"] == "error"
     # Its challenge goes with DELETE, network and all.
     made, = [c for c in admin.get("/api/v1/challenges/").body["challenges"] if c["name"].startswith("assign-")]
+    network = made["instances"][0]["network"]
     assert admin.delete(f"/api/v1/challenges/{made['id']}").status == 204
-    assert challenge_networks() == []
+    assert network not in challenge_networks()
 
 
-def test_the_janitor_removes_an_instance_whose_lifetime_is_over(admin):
-    created = admin.post("/api/v1/challenges/", {
-        "name": "short-lived", "description": "One minute, renewed once", "total_teams": 1, "is_active": True,
-        "config": {"image": DEMO, "lifetime_minutes": 1}})
-    assert created.status == 201, created.body
-    base = f"/api/v1/challenges/{created.body['id']}"
-    assert admin.post(f"{base}/deploy", {"force_redeploy": False}).status == 202
-    assert wait_for(lambda: instances(admin, created.body["id"])[0]["status"] == "running", 120, interval=0.5)
-    [instance] = instances(admin, created.body["id"])
-    time.sleep(1.5)  # so that the renewal's end is a whole second later than the start's
-    renewed = admin.post(f"{base}/teams/team-001/renew")
-    assert renewed.status == 200 and renewed.body["expires_at"] > instance["expires_at"], renewed.body
-    assert renewed.body["ends_at"] == instance["ends_at"]
-    assert wait_for(lambda: instances(admin, created.body["id"])[0]["status"] == "removed", 150, interval=1)
-    assert challenge_containers() == []
+def test_the_janitor_removes_an_instance_whose_lifetime_is_over(admin, short_lived):
+    """At the end of the module, so that the minute has mostly passed while the others ran."""
+    base, instance = short_lived["base"], short_lived["instance"]
+    assert wait_for(lambda: instances(admin, short_lived["id"])[0]["status"] == "removed", 150, interval=1)
+    assert challenge_containers(short_lived["id"]) == []
     assert admin.get(f"{base}/teams/team-001/access").body["access_url"] == instance["access_url"]
     kinds = [row["kind"] for row in admin.get("/api/v1/events?kind=challenge_instance_expired").body["events"]]
     assert kinds == ["challenge_instance_expired"]
     assert admin.delete(base).status == 204
-    assert challenge_networks() == []
+    assert instance["network"] not in challenge_networks()
+
+
+def test_assign_takes_a_ready_member_of_the_pool(admin):
+    created = admin.post("/api/v1/challenges/", {
+        "name": "pooled-web", "description": "Two instances kept ready for /assign", "total_teams": 0,
+        "is_active": True, "assign_id": "pooled1", "config": {"image": DEMO, "pool_min": 2}})
+    assert created.status == 201, created.body
+    base = f"/api/v1/challenges/{created.body['id']}"
+
+    def ready() -> list[dict]:
+        return [row for row in instances(admin, created.body["id"]) if row["pooled"] and row["status"] == "running"]
+
+    assert wait_for(lambda: len(ready()) == 2, 180, interval=0.5), instances(admin, created.body["id"])
+    members = {row["container_name"]: row for row in ready()}
+    answer = admin.post("/assign", {"team_id": "teamp", "challenge_id": "pooled1", "image": DEMO})
+    assert answer.status == 200, answer.body
+    [mine] = [row for row in instances(admin, created.body["id"]) if row["team_id"] == "teamp"]
+    assert mine["container_name"] in members and mine["flag"] == members[mine["container_name"]]["flag"]
+    assert fetch(answer.body["address"] + "/notes?page=../../flag.txt").decode().strip() == mine["flag"]
+    assert wait_for(lambda: len(ready()) == 2, 180, interval=0.5)  # topped up behind the claim
+    removed = admin.post("/remove", {"team_id": "teamp", "challenge_id": "pooled1"})
+    assert removed.body["message"] == f"Container {mine['container_name']} stopped and removed."
+    assert mine["container_name"] not in challenge_containers()
+    assert admin.delete(base).status == 204
+    assert challenge_containers() == [] and challenge_networks() == []
