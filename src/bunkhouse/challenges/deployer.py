@@ -55,6 +55,7 @@ class Deployer:
         # and process, before the first run that starts one: a service that deploys nothing pays nothing.
         self.image_builder: Callable[[list[str]], bool] | None = None
         self._images_ready: set[str] = set()
+        self._networks_ready: set[str] = set()  # challenge ids (see _note_networks)
         self._queue: dict[str, str] = {}  # instance id -> its change, the latest asked
         self._changed = threading.Condition()
         self._one_run = threading.Lock()
@@ -127,8 +128,9 @@ class Deployer:
             for instance, challenge in (rows[instance_id] for instance_id in changes if instance_id in rows):
                 change = changes[instance.id]
                 inputs.append(self._inputs(instance, challenge, change))
-                if change in ("started", "recreated"):
+                if change in ("started", "recreated") and challenge.id not in self._networks_ready:
                     networks[challenge.id] = self._network(challenge, "present")
+            made = set(networks)
             with self.database.read() as session:
                 for challenge in session.scalars(select(Challenge).where(Challenge.id.in_(list(drop_networks)))):
                     networks[challenge.id] = self._network(challenge, "absent")
@@ -138,7 +140,19 @@ class Deployer:
             result = self.runner.run(PLAYBOOK, {"challenge_networks": list(networks.values()),
                                                 "challenge_instances": inputs},
                                      purpose="challenge", timeout=timeout, inventory=self.engines_inventory)
+            self._note_networks(made, set(drop_networks), rows, result)
             return self._settle(rows, changes, result)
+
+    def _note_networks(self, made: set[str], dropped: set[str], rows: dict, result: RunResult) -> None:
+        """The networks a run made are not made again by the next runs of this process (their
+        firewall chains cost about 4 s a run); after a run that failed, the networks of its
+        challenges are made again next time (someone may have removed one by hand), and so
+        are all after a restart."""
+        if result.ok:
+            self._networks_ready |= made
+        else:  # which part failed is not always known (the engine's play, an instance): all made again
+            self._networks_ready -= {challenge.id for _, challenge in rows.values()}
+        self._networks_ready -= dropped
 
     def _mark(self, changes: dict[str, str], *, only_pending: bool) -> dict[str, tuple[ChallengeInstance, Challenge]]:
         """Each instance moves to its change's in-run status (only from pending for queued changes)."""

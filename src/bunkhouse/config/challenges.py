@@ -38,7 +38,7 @@ class ChallengeSettings:
     # The most instances a challenge may keep ready in its pool (config.pool_min).
     max_pool: int = 50
     # Instances in one Ansible run, one run at a time (BUNKHOUSE_ANSIBLE_FORKS of them at once).
-    max_starting: int = 20
+    max_starting: int = 50
     # Seconds an instance has to answer its health check before it is failed.
     start_timeout: int = 120
     # Instances may open connections beyond this machine.

@@ -229,3 +229,23 @@ def test_a_run_cut_short_by_a_restart_is_done_again_at_start(api, challenges, ap
     assert challenges.deployer.idle(10)
     assert instance_runs(fake_runner)[-1]["challenge_instances"][0]["state"] == change
     assert [i["status"] for i in api.get(f"/api/v1/challenges/{challenge['id']}").body["instances"]] == [ends]
+
+
+def test_a_network_made_by_a_run_is_not_made_again_until_a_run_fails_or_it_is_removed(api, challenges,
+                                                                                         fake_runner):
+    challenge = deployed(api, challenges)
+    base = f"/api/v1/challenges/{challenge['id']}"
+
+    def redeploy() -> list[dict]:
+        assert api.post(f"{base}/deploy", {"force_redeploy": True}).status == 202
+        assert challenges.deployer.idle(10)
+        return instance_runs(fake_runner)[-1]["challenge_networks"]
+
+    assert redeploy() == []  # made by the first run
+    fake_runner.failing_hosts.add(challenge["instances"][0]["container_name"])
+    assert [network["state"] for network in redeploy()] == []  # this run fails ...
+    fake_runner.failing_hosts.clear()
+    assert [network["state"] for network in redeploy()] == ["present"]  # ... so the next makes it again
+    assert redeploy() == []
+    assert api.post(f"{base}/stop", {"remove_instances": True}).status == 200
+    assert [network["state"] for network in redeploy()] == ["present"]  # removed with the instances
