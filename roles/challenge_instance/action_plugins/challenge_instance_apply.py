@@ -20,6 +20,7 @@ The result never holds the flag or the environment (the task is no_log too).
 
 from __future__ import annotations
 
+import http.client
 import io
 import socket
 import tarfile
@@ -54,16 +55,22 @@ class ActionModule(ActionBase):
             return result
         import docker  # here, not at the top: a playbook that never runs this task needs no SDK
 
-        client = docker.APIClient(base_url=args.get("docker_host") or "unix:///var/run/docker.sock",
-                                  version="auto", timeout=API_TIMEOUT)
+        client = None
         try:
+            # TLS as the Docker CLI and community.docker take it (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH).
+            settings = {**docker.utils.kwargs_from_env(),
+                        "base_url": args.get("docker_host") or "unix:///var/run/docker.sock"}
+            client = docker.APIClient(version="auto", timeout=API_TIMEOUT, **settings)
             result.update(Instance(client, args).apply())
         except docker.errors.APIError as error:
             result.update(failed=True, msg=f"the engine said: {error.explanation or error}")
+        except docker.errors.DockerException as error:  # the engine could not be reached
+            result.update(failed=True, msg=f"the engine could not be reached: {error}")
         except (TimeoutError, OSError, ValueError) as error:
             result.update(failed=True, msg=str(error))
         finally:
-            client.close()
+            if client is not None:
+                client.close()
         return result
 
 
@@ -119,12 +126,23 @@ class Instance:
             cap_drop=["ALL"], security_opt=["no-new-privileges:true"], restart_policy={"Name": "unless-stopped"})
         labels = {**{str(key): str(value) for key, value in (args.get("labels") or {}).items()},
                   "bunkhouse.challenge_instance": "true"}
+        self._ensure_image(args["image"])
         client.create_container(args["image"], name=self.name, host_config=host_config,
                                 ports=[container for container, _ in ports], labels=labels,
                                 environment={str(key): str(value) for key, value in
                                              (args.get("environment") or {}).items()},
                                 networking_config=client.create_networking_config(
                                     {args["network"]: client.create_endpoint_config()}))
+
+    def _ensure_image(self, image: str) -> None:
+        """Pulled when the engine lacks it, as community.docker's docker_container did (an
+        allow-list entry without a build folder names an image of a registry)."""
+        import docker
+
+        try:
+            self.client.inspect_image(image)
+        except docker.errors.ImageNotFound:
+            self.client.pull(image)
 
     def _put_files(self) -> None:
         """The flag and the team's id as root's files, mode 0444, in one archive (the container
@@ -182,5 +200,5 @@ def _answers(address: str, port: int, path: str) -> bool:
     try:
         with _DIRECT.open(f"http://{address}:{port}{path}", timeout=2) as response:
             return response.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError):
         return False

@@ -14,6 +14,7 @@ from apiflask import APIBlueprint
 from flask import current_app
 
 from bunkhouse.challenges.schemas import (
+    ASSIGN_ID,
     AccessOut,
     ChallengeIn,
     ChallengeListOut,
@@ -40,7 +41,8 @@ seed_error_fields("challenges", lambda error: {"detail": error["message"]})
 _ID = re.compile(r"^[0-9a-f]{32}$")
 # Every route with ids in its path answers this for a malformed one.
 MALFORMED_ID = {400: "A malformed id in the path (the field is named), or an invalid body"}
-_TEAM = re.compile(r"^team-[0-9]{3,4}$")
+# Seed 003's team-NNN, or a team seed 000's /assign named (letters, digits, _ and -).
+_TEAM = re.compile(ASSIGN_ID.regex.pattern)
 
 
 def service() -> ChallengeService:
@@ -76,7 +78,8 @@ def _checked(challenge_id: str, team_id: str | None = None) -> None:
         raise BadRequest("challenge_id must be a challenge's id (32 hexadecimal characters)",
                          code="invalid_challenge_id", field="challenge_id")
     if team_id is not None and not _TEAM.match(team_id):
-        raise BadRequest("team_id must be a team id such as team-001", code="invalid_team_id", field="team_id")
+        raise BadRequest("team_id must be a team id such as team-001 (or a team /assign named: 1-50 letters, "
+                         "digits, _ and -)", code="invalid_team_id", field="team_id")
 
 
 @bp.post("/", strict_slashes=False)
@@ -122,7 +125,8 @@ def get_challenge(challenge_id: str):
 @bp.input(ChallengeUpdateIn, arg_name="body")
 @bp.output(ChallengeOut)
 @bp.doc(summary="Change a challenge's description, total_teams or is_active (admins)",
-        responses={**MALFORMED_ID, 404: "No such challenge"},
+        responses={**MALFORMED_ID, 404: "No such challenge",
+                   409: "total_teams of a challenge whose teams come with /assign (assign_id)"},
         description="Raising total_teams deploys the new teams' instances if the challenge is deployed; lowering it"
                     " removes the highest team ids first.")
 def update_challenge(challenge_id: str, body):

@@ -51,6 +51,8 @@ class Assignments:
         if pooled:  # the pool has one member fewer: another is made in the background
             self.pools.top_up(challenge_key)
         instance = self._wait(instance_id)
+        if instance is None:  # its challenge was deleted meanwhile
+            raise NotFound(f"challenge {challenge_id} was deleted meanwhile", code="challenge_not_found")
         if instance.status != I.RUNNING:
             raise Unavailable(f"the instance of {team_id} is {instance.status}"
                               + (f": {instance.error}" if instance.error else "") + "; ask again",
@@ -71,6 +73,8 @@ class Assignments:
                     network_index=free_network(session, challenges.settings), created_by=actor)
                 session.add(challenge)
                 session.flush()
+            elif not challenge.is_active:  # (a delete deactivates it first: nothing is made behind it)
+                raise Conflict(f"challenge {challenge_id} is not active", code="challenge_inactive")
             elif challenge.config["image"] != image:
                 raise Conflict(f"challenge {challenge_id} runs {challenge.config['image']}, not {image}",
                                code="other_image", field="image")
@@ -112,11 +116,11 @@ class Assignments:
             events.record(session, "challenge_removed", actor, detail={"challenge": challenge_id, "team": team_id})
         return instance.container_of(challenge)
 
-    def _wait(self, instance_id: str) -> ChallengeInstance:
+    def _wait(self, instance_id: str) -> ChallengeInstance | None:
         deadline = time.monotonic() + self.wait_seconds
         while True:
             with self.challenges.database.read() as session:
                 instance = session.get(ChallengeInstance, instance_id)
-            if instance.status not in _ON_THE_WAY or time.monotonic() >= deadline:
+            if instance is None or instance.status not in _ON_THE_WAY or time.monotonic() >= deadline:
                 return instance
             time.sleep(0.1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +38,9 @@ PLAYBOOK = "challenge_instance.yml"
 # The status a change puts an instance in while it runs, and the one it ends in when it worked.
 IN_RUN = {"started": I.STARTING, "recreated": I.STARTING, "stopped": I.STOPPING, "absent": I.REMOVING}
 DONE = {"started": I.RUNNING, "recreated": I.RUNNING, "stopped": I.STOPPED, "absent": I.REMOVED}
+# A network a run made is made again (its firewall chains put back, if something flushed them)
+# by the first run after this long.
+NETWORK_RECHECK_SECONDS = 300
 
 
 class Deployer:
@@ -55,7 +59,7 @@ class Deployer:
         # and process, before the first run that starts one: a service that deploys nothing pays nothing.
         self.image_builder: Callable[[list[str]], bool] | None = None
         self._images_ready: set[str] = set()
-        self._networks_ready: set[str] = set()  # challenge ids (see _note_networks)
+        self._networks_ready: dict[str, float] = {}  # challenge id -> when a run made it (see _note_networks)
         self._queue: dict[str, str] = {}  # instance id -> its change, the latest asked
         self._changed = threading.Condition()
         self._one_run = threading.Lock()
@@ -102,7 +106,7 @@ class Deployer:
                 self.apply(taken, queued=True)
             except Exception as error:  # noqa: BLE001 - the worker lives on; the batch's instances are failed
                 log.exception("a challenge run failed")
-                self._fail(taken, f"the run could not be made: {error}")
+                self.fail(taken, f"the run could not be made: {error}")
             finally:
                 with self._changed:
                     self._busy = False
@@ -128,7 +132,7 @@ class Deployer:
             for instance, challenge in (rows[instance_id] for instance_id in changes if instance_id in rows):
                 change = changes[instance.id]
                 inputs.append(self._inputs(instance, challenge, change))
-                if change in ("started", "recreated") and challenge.id not in self._networks_ready:
+                if change in ("started", "recreated") and not self._network_ready(challenge.id):
                     networks[challenge.id] = self._network(challenge, "present")
             made = set(networks)
             with self.database.read() as session:
@@ -144,15 +148,20 @@ class Deployer:
             return self._settle(rows, changes, result)
 
     def _note_networks(self, made: set[str], dropped: set[str], rows: dict, result: RunResult) -> None:
-        """The networks a run made are not made again by the next runs of this process (their
-        firewall chains cost about 4 s a run); after a run that failed, the networks of its
-        challenges are made again next time (someone may have removed one by hand), and so
-        are all after a restart."""
+        """The networks a run made are not made again by the next runs of this process within
+        NETWORK_RECHECK_SECONDS (their firewall chains cost about 4 s a run); after a run that
+        failed, the networks of its challenges are made again next time (someone may have
+        removed one by hand), and so are all after a restart."""
         if result.ok:
-            self._networks_ready |= made
+            self._networks_ready.update(dict.fromkeys(made, time.monotonic()))
         else:  # which part failed is not always known (the engine's play, an instance): all made again
-            self._networks_ready -= {challenge.id for _, challenge in rows.values()}
-        self._networks_ready -= dropped
+            dropped = dropped | {challenge.id for _, challenge in rows.values()}
+        for challenge_id in dropped:
+            self._networks_ready.pop(challenge_id, None)
+
+    def _network_ready(self, challenge_id: str) -> bool:
+        made = self._networks_ready.get(challenge_id)
+        return made is not None and time.monotonic() - made < NETWORK_RECHECK_SECONDS
 
     def _mark(self, changes: dict[str, str], *, only_pending: bool) -> dict[str, tuple[ChallengeInstance, Challenge]]:
         """Each instance moves to its change's in-run status (only from pending for queued changes)."""
@@ -176,7 +185,8 @@ class Deployer:
         if needed and self.image_builder is not None and self.image_builder(needed):
             self._images_ready.update(needed)
 
-    def _fail(self, changes: dict[str, str], why: str) -> None:
+    def fail(self, changes: dict[str, str], why: str) -> None:
+        """These changes' instances failed (their run could not be made), unless changed since."""
         with self.database.write() as session:
             for instance_id, change in changes.items():
                 session.execute(update(ChallengeInstance).where(

@@ -54,15 +54,12 @@ class ChallengeJobs:
     def resume(self) -> dict[str, str]:
         """What a run cut short by a restart left in flight is done again; {instance id: change}.
         Each goes back to pending first: the worker applies a queued change only to a pending one."""
-        now = self.lifetimes.clock()
         with self.service.database.write() as session:
             rows = session.scalars(select(ChallengeInstance).where(ChallengeInstance.status.in_(list(IN_FLIGHT))))
             # A start cut short is made anew (it may have been a reset or a redeploy: recreated);
-            # one whose lifetime ended (the janitor had taken it) is removed.
-            changes = {row.id: "absent" if row.expires_at is not None and row.expires_at <= now and
-                       row.status == I.PENDING else
-                       {I.PENDING: "recreated", I.STARTING: "recreated", I.STOPPING: "stopped",
-                        I.REMOVING: "absent"}[row.status] for row in rows}
+            # a removal (the janitor's too) is finished.
+            changes = {row.id: {I.PENDING: "recreated", I.STARTING: "recreated", I.STOPPING: "stopped",
+                                I.REMOVING: "absent"}[row.status] for row in rows}
             session.execute(update(ChallengeInstance).where(ChallengeInstance.id.in_(list(changes)),
                                                             ChallengeInstance.status.in_(list(IN_FLIGHT)))
                             .values(status=I.PENDING).execution_options(synchronize_session=False))

@@ -47,7 +47,7 @@ class Lifetimes:
             for instance_id, challenge_id, team_id in due:
                 taken = session.execute(update(ChallengeInstance).where(
                     ChallengeInstance.id == instance_id, ChallengeInstance.expires_at <= now,
-                    ChallengeInstance.status.in_(list(SETTLED))).values(status=I.PENDING)
+                    ChallengeInstance.status.in_(list(SETTLED))).values(status=I.REMOVING)
                     .execution_options(synchronize_session=False)).rowcount
                 if taken:
                     ended.append(instance_id)
@@ -55,5 +55,10 @@ class Lifetimes:
                                   detail={"challenge": challenge_id, "team": team_id})
         if ended:
             log.info("challenge instances whose lifetime ended are removed: %d", len(ended))
-            self.deployer.apply({instance_id: "absent" for instance_id in ended}, queued=True)
+            changes = {instance_id: "absent" for instance_id in ended}
+            try:  # removing, so that a restart finishes the removal if this run is cut short
+                self.deployer.apply(changes)
+            except Exception as error:  # noqa: BLE001 - failed, not stuck: the next round takes them again
+                log.exception("removing the expired challenge instances failed")
+                self.deployer.fail(changes, f"the removal at the end of its lifetime failed: {error}")
         return ended

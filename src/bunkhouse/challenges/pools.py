@@ -28,6 +28,7 @@ from bunkhouse.challenges.models import POOL_PREFIX, Challenge, ChallengeInstanc
 from bunkhouse.challenges.models import InstanceStatus as I
 from bunkhouse.config.challenges import ChallengeSettings
 from bunkhouse.core.db import Database
+from bunkhouse.core.errors import ApiError
 from bunkhouse.core.model import utcnow
 
 log = logging.getLogger(__name__)
@@ -50,15 +51,27 @@ class ChallengePools:
 
     def top_up(self, challenge_id: str | None = None) -> dict[str, str]:
         """Each active challenge with a pool (or only this one) gets members until pool_min are
-        ready or on the way; the changes queued, {instance id: change}."""
+        ready or on the way; the changes queued, {instance id: change}. Upkeep in the background
+        of a claim, a create, the start and the janitor's round: it never fails them (logged)."""
+        try:
+            return self._top_up_all(challenge_id)
+        except Exception:  # noqa: BLE001 - the next round tries again
+            log.exception("the challenge pools could not be topped up")
+            return {}
+
+    def _top_up_all(self, challenge_id: str | None) -> dict[str, str]:
         now = self.clock()
         changes: dict[str, str] = {}
         with self.database.write() as session:
             pooled = select(Challenge).where(Challenge.is_active.is_(True), Challenge.assign_key.is_not(None))
             if challenge_id is not None:
                 pooled = pooled.where(Challenge.id == challenge_id)
-            for challenge in session.scalars(pooled):
-                changes.update(self._top_up(session, challenge, now))
+            for challenge in session.scalars(pooled).all():
+                try:
+                    with session.begin_nested():  # one pool that cannot grow leaves the others be
+                        changes.update(self._top_up(session, challenge, now))
+                except ApiError as error:  # no free port left, say: the pool stays short, and says so
+                    log.warning("the pool of challenge %s cannot be topped up: %s", challenge.name, error)
         if changes:
             log.info("challenge pools: %d member(s) on their way", len(changes))
             self.deployer.submit(changes)
@@ -73,9 +86,15 @@ class ChallengePools:
             .order_by(ChallengeInstance.created_at)).all()
         missing = want - sum(1 for member in members if member.status in LIVE)
         changes = {}
-        for member in members:
-            if missing > 0 and member.status not in LIVE and member.updated_at <= now - RETRY_AFTER:
-                member.status, missing = I.PENDING, missing - 1
+        # Members that failed or were stopped are made anew before any new one is made, so a pool
+        # never holds more than pool_min rows (and ports); one that changed within RETRY_AFTER
+        # still counts as the pool's, so a broken image is not retried every round.
+        for member in (member for member in members if member.status not in LIVE):
+            if missing <= 0:
+                break
+            missing -= 1
+            if member.updated_at <= now - RETRY_AFTER:
+                member.status = I.PENDING
                 changes[member.id] = "recreated"
         for _ in range(max(0, missing)):
             placeholder = POOL_PREFIX + secrets.token_hex(8)

@@ -53,7 +53,9 @@ def assignments() -> Assignments:
 @bp.input(AssignIn, arg_name="body")
 @bp.output(AssignOut)
 @bp.doc(summary="Give a team its own container of a challenge (seed 000); the same address if it has one",
-        responses={400: "Invalid, or the image is not on the allow-list", 409: "The challenge runs another image",
+        responses={400: "Invalid, or the image is not on the allow-list",
+                   404: "The challenge was deleted while the instance was made",
+                   409: "The challenge runs another image, or is not active",
                    503: "Its instance did not come up in time, or failed: ask again"})
 def assign(body):
     address = assignments().assign(body["team_id"], body["challenge_id"], body["image"], actor=principal().name)

@@ -147,6 +147,12 @@ class ChallengeService:
             raise Unavailable(f"removing {len(failed)} instance(s) failed: the challenge is kept (inactive); try again",
                               code="removal_failed", instances=failed)
         with self.database.write() as session:
+            left = set(session.scalars(select(ChallengeInstance.id).where(
+                ChallengeInstance.challenge_id == challenge_id))) - set(settled)
+            if left:  # made after the removal began (a pool round, an /assign): removed first, next time
+                raise Unavailable(f"{len(left)} instance(s) were made while the challenge was being deleted: the "
+                                  "challenge is kept (inactive); try again", code="removal_failed",
+                                  instances=sorted(left))
             session.execute(delete(PublishedPort).where(PublishedPort.instance_id.in_(
                 select(ChallengeInstance.id).where(ChallengeInstance.challenge_id == challenge_id))))
             session.execute(delete(ChallengeInstance).where(ChallengeInstance.challenge_id == challenge_id))

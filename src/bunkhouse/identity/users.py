@@ -136,7 +136,8 @@ def check_name(name: object) -> None:
 
 
 def check_grant(caller: Principal, current_role: str | None, new_role: str | None, *,
-                target: str | None = None, deactivating: bool = False, quota: bool = False) -> None:
+                target: str | None = None, deactivating: bool = False, quota: bool = False,
+                team: bool = False) -> None:
     """A manager manages users and managers; only an admin makes, changes or grants admin, and
     only an admin sets a quota (a manager would raise their own). Nobody lowers their own role
     or deactivates themself (an admin cannot lock everyone out by mistake)."""
@@ -145,6 +146,8 @@ def check_grant(caller: Principal, current_role: str | None, new_role: str | Non
                         code="not_yourself")
     if caller.is_admin:
         return
+    if target == caller.name and team:  # a manager does not join a team to act as it
+        raise Forbidden("you may not change your own team: ask an admin", code="not_yourself")
     if not caller.is_manager:
         raise Forbidden("this route is for admins and managers", code="managers_only")
     if Role.ADMIN in (current_role, new_role):

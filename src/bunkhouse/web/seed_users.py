@@ -83,5 +83,5 @@ def put_seed_user(user_ref: str, body):
             raise BadRequest("role must be Master, Admin or User", code="invalid_role", field="role")
         body["role"] = ROLE_OF_SEED_NAME[body["role"]]
     check_grant(principal(), user.role, body.get("role"), target=user.name,
-                deactivating=body.get("is_active") is False)
+                deactivating=body.get("is_active") is False, team="team_id" in body)
     return seed_user_view(_users().update(user.name, actor=principal().name, **body))

@@ -196,7 +196,8 @@ def get_user(user_ref: str):
 def update_user(user_ref: str, body):
     user = _users().find(user_ref)
     check_grant(principal(), user.role, body.get("role"), target=user.name,
-                deactivating=body.get("is_active") is False, quota=any(field in body for field in QUOTA_FIELDS))
+                deactivating=body.get("is_active") is False, quota=any(field in body for field in QUOTA_FIELDS),
+                team="team_id" in body)
     return _user_view(_users().update(user.name, actor=principal().name, **body))
 
 

@@ -254,4 +254,4 @@ def test_assign_takes_a_ready_member_of_the_pool(admin):
     assert removed.body["message"] == f"Container {mine['container_name']} stopped and removed."
     assert mine["container_name"] not in challenge_containers()
     assert admin.delete(base).status == 204
-    assert challenge_containers() == [] and challenge_networks() == []
+    assert challenge_containers(created.body["id"]) == [] and mine["network"] not in challenge_networks()

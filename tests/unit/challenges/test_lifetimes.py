@@ -125,3 +125,18 @@ def test_a_lifetime_out_of_bounds_is_a_400_naming_it(api, config, field):
     answer = api.post("/api/v1/challenges/", challenge_body(config=config))
     assert answer.status == 400 and field in str(answer.body), answer.body
     assert api.get("/api/v1/challenges/").body["total"] == 0
+
+
+def test_a_removal_the_janitor_could_not_make_leaves_the_instances_failed_not_stuck(api, game, clock, janitor,
+                                                                                    challenges, monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the engine is gone")
+
+    monkeypatch.setattr(challenges.deployer, "apply", broken)
+    clock.at(31)
+    assert len(janitor.end_expired()) == 3
+    rows = api.get(f"/api/v1/challenges/{game['id']}").body["instances"]
+    assert {row["status"] for row in rows} == {"failed"} and "the engine is gone" in rows[0]["error"]
+    monkeypatch.undo()
+    assert len(janitor.end_expired()) == 3  # the next round takes them again
+    assert challenges.deployer.idle(10)

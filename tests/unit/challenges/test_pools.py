@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -98,6 +99,20 @@ def test_an_empty_pool_falls_back_to_a_start_of_the_teams_own(app, api, pool, fa
     assert challenges.deployer.idle(10)
 
 
+def test_a_pool_that_fails_never_holds_more_rows_than_its_min(app, api, pool, fake_runner, challenges):
+    """A broken image or an admin's stop: the members are made anew (after a while), never
+    added to, so no row and no port is taken past pool_min."""
+    pools = app.extensions["bunkhouse.challenge_pools"]
+    with app.extensions["bunkhouse.database"].write() as session:
+        session.execute(update(ChallengeInstance).values(status="failed"))
+    assert pools.top_up() == {}  # they failed just now: not retried at once, nothing added
+    pools.clock = lambda: datetime.now(UTC) + timedelta(minutes=2)
+    assert sorted(pools.top_up().values()) == ["recreated", "recreated"]
+    assert challenges.deployer.idle(10)
+    rows = api.get(f"/api/v1/challenges/{pool['id']}").body["instances"]
+    assert len(rows) == 2 and {row["status"] for row in rows} == {"running"}
+
+
 def test_a_claimed_members_lifetime_begins_at_the_claim(api, challenges):
     made = api.post("/api/v1/challenges/", pooled_body(1, lifetime_minutes=30))
     assert challenges.deployer.idle(10)
@@ -110,7 +125,7 @@ def test_a_claimed_members_lifetime_begins_at_the_claim(api, challenges):
 
 
 @pytest.mark.parametrize(("body", "field"), [
-    (challenge_body(config={"pool_min": 2}), "config.pool_min"),
+    (challenge_body(config={"pool_min": 2, "environment_vars": {}}), "config.pool_min"),  # no assign_id
     (pooled_body(51), "config.pool_min"),
     (pooled_body(2, environment_vars={"FLAG": "x"}), "config.pool_min"),
     (pooled_body(2, flag_in_environment=True), "config.pool_min"),
@@ -127,3 +142,11 @@ def test_bad_pool_settings_are_a_400_naming_the_field(api, fake_runner, body, fi
 def test_an_assign_id_is_one_challenges(api, pool):
     again = api.post("/api/v1/challenges/", {**pooled_body(), "name": "another"})
     assert again.status == 409 and again.error["field"] == "assign_id"
+
+
+def test_an_inactive_challenge_gets_no_new_instance_from_assign(api, pool, fake_runner):
+    assert api.put(f"/api/v1/challenges/{pool['id']}", {"is_active": False}).status == 200
+    before = len(runs(fake_runner))
+    answer = assign(api)
+    assert answer.status == 409 and answer.body["status"] == "error" and answer.error["code"] == "challenge_inactive"
+    assert len(runs(fake_runner)) == before

@@ -266,6 +266,9 @@ def test_a_manager_manages_users_but_never_an_admin(admin):
                    manager.post("/api/v1/users", {"name": "greedy", "max_nodes": 500})):
         assert answer.status == 403 and answer.error["code"] == "admin_only", answer.body
     assert manager.post("/api/v1/users/pat/tokens", {}).error["code"] == "admin_only"
+    admin.post("/api/v1/teams", {"name": "Red"})
+    joining = manager.put("/api/v1/users/manny", {"team_id": "team-001"})  # to act as that team
+    assert joining.status == 403 and joining.error["code"] == "not_yourself"
     assert manager.get("/api/v1/events").error["code"] == "admin_only"
     # Nobody lowers their own role or deactivates themself.
     mine = manager.put("/api/v1/users/manny", {"role": "User"})
