@@ -146,7 +146,8 @@ def main() -> int:
         for teams in (int(count) for count in args.teams.split(",") if count):
             figures[f"deploy for {teams} teams, until every address answers, s"] = bench.deploy(teams)
         figures.update(bench.assign_and_remove(5))
-        figures.update(bench.assign_from_pool(args.pool))
+        if args.pool:
+            figures.update(bench.assign_from_pool(args.pool))
     report(figures, args.json, digits=3)
     return 0
 

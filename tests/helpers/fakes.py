@@ -66,7 +66,7 @@ class FakeRunner:
         prefix = variables.get("pool_node_name_prefix") or f"bunkhouse-{variables.get('pool_node_pool')}-"
         return [f"{prefix}{index}@local" for index in indexes]
 
-    def start_standby(self, playbook, *, wait):
+    def start_standby(self, playbook, *, wait, inventory=None):
         with self.lock:
             self.standbys_started += 1
         return FakeStandby(self, playbook, wait)

@@ -26,6 +26,7 @@ from bunkhouse.challenges.flags import SecretBox
 from bunkhouse.challenges.models import Challenge, ChallengeInstance, lifetime_stamp
 from bunkhouse.challenges.models import InstanceStatus as I
 from bunkhouse.challenges.spec import ChallengeConfig
+from bunkhouse.challenges.standby import STANDBY_MARGIN, StandbyRuns
 from bunkhouse.config.challenges import ChallengeSettings
 from bunkhouse.core.db import Database
 from bunkhouse.core.model import utcnow
@@ -60,6 +61,8 @@ class Deployer:
         self.image_builder: Callable[[list[str]], bool] | None = None
         self._images_ready: set[str] = set()
         self._networks_ready: dict[str, float] = {}  # challenge id -> when a run made it (see _note_networks)
+        self.standbys = StandbyRuns(runner, PLAYBOOK, engines_inventory)
+        self._standby_used = False
         self._queue: dict[str, str] = {}  # instance id -> its change, the latest asked
         self._changed = threading.Condition()
         self._one_run = threading.Lock()
@@ -95,9 +98,19 @@ class Deployer:
     def _loop(self) -> None:
         while True:
             with self._changed:
-                self._changed.wait_for(lambda: self._queue or self._stopping)
+                idle = not self._queue and not self._stopping
+                self._standby_used = False
+            if idle:  # a fresh standby for the next change someone waits for (outside the condition:
+                self._keep_standby()  # a direct change holds the run lock and then notifies)
+            with self._changed:
+                if idle:
+                    self._changed.wait_for(lambda: self._queue or self._stopping or self._standby_used,
+                                           STANDBY_MARGIN / 2)
                 if self._stopping:
+                    self.standbys.end()
                     return
+                if not self._queue:
+                    continue
                 taken = dict(list(self._queue.items())[:self.settings.max_starting])
                 for instance_id in taken:
                     del self._queue[instance_id]
@@ -111,6 +124,10 @@ class Deployer:
                 with self._changed:
                     self._busy = False
                     self._changed.notify_all()
+
+    def _keep_standby(self) -> None:
+        with self._one_run:
+            self.standbys.keep_one()
 
     # ---- one run ---------------------------------------------------------------------------
 
@@ -141,9 +158,17 @@ class Deployer:
             self._ensure_images({item["image"] for item in inputs if "image" in item})
             # Each instance has start_timeout to answer; Ansible's forks may start them in waves.
             timeout = 60 + self.settings.start_timeout * max(1, -(-len(inputs) // self.forks))
-            result = self.runner.run(PLAYBOOK, {"challenge_networks": list(networks.values()),
-                                                "challenge_instances": inputs},
-                                     purpose="challenge", timeout=timeout, inventory=self.engines_inventory)
+            variables = {"challenge_networks": list(networks.values()), "challenge_instances": inputs}
+            # A change someone waits for takes the standby run (a few instances: its timeout is the runner's).
+            result = self.standbys.dispatch(variables, [item["name"] for item in inputs]) \
+                if not queued and len(inputs) <= self.forks else None
+            if not queued:
+                with self._changed:  # the worker starts the next standby
+                    self._standby_used = True
+                    self._changed.notify_all()
+            if result is None:
+                result = self.runner.run(PLAYBOOK, variables, purpose="challenge", timeout=timeout,
+                                         inventory=self.engines_inventory)
             self._note_networks(made, set(drop_networks), rows, result)
             return self._settle(rows, changes, result)
 

@@ -58,10 +58,12 @@ class Runner:
         self.record(result, purpose)
         return result
 
-    def start_standby(self, playbook: str | os.PathLike[str], *, wait: int) -> StandbyRun:
+    def start_standby(self, playbook: str | os.PathLike[str], *, wait: int,
+                      inventory: str | os.PathLike[str] | None = None) -> StandbyRun:
         """Start a playbook that waits (up to `wait` seconds) for its variables: see StandbyRun."""
         return StandbyRun.start(self.folders, self._playbook_path(playbook), wait, self.settings.timeout,
-                                lambda folder, backstop: self.launch(folder, backstop=backstop), self.record)
+                                lambda folder, backstop: self.launch(folder, backstop=backstop, inventory=inventory),
+                                self.record)
 
     def launch(self, folder: RunFolder, *, backstop: int, limit: Sequence[str] | None = None,
                inventory: str | os.PathLike[str] | None = None) -> invoke.Invocation:

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from bunkhouse.challenges.resources import bytes_of, cpus_of
 from helpers.challenges import DEMO, deployed
 from helpers.challenges import challenge_body as body
+from helpers.waiting import wait_for
 
 
 @pytest.fixture
@@ -249,3 +250,13 @@ def test_a_network_made_by_a_run_is_not_made_again_until_a_run_fails_or_it_is_re
     assert redeploy() == []
     assert api.post(f"{base}/stop", {"remove_instances": True}).status == 200
     assert [network["state"] for network in redeploy()] == ["present"]  # removed with the instances
+
+
+def test_a_change_someone_waits_for_takes_the_standby_run_and_another_is_started(api, challenges, fake_runner):
+    challenge = deployed(api, challenges)
+    assert wait_for(lambda: challenges.deployer.standbys._standby is not None, 10)
+    standby, started = challenges.deployer.standbys._standby, fake_runner.standbys_started
+    assert api.post(f"/api/v1/challenges/{challenge['id']}/stop", {"remove_instances": True}).status == 200
+    assert standby.used and not standby.cancelled
+    assert instance_runs(fake_runner)[-1]["challenge_instances"][0]["state"] == "absent"
+    assert wait_for(lambda: fake_runner.standbys_started > started, 10)
