@@ -26,10 +26,11 @@ from bunkhouse.challenges.flags import SecretBox
 from bunkhouse.challenges.models import Challenge, ChallengeInstance, lifetime_stamp
 from bunkhouse.challenges.models import InstanceStatus as I
 from bunkhouse.challenges.spec import ChallengeConfig
-from bunkhouse.challenges.standby import STANDBY_MARGIN, StandbyRuns
+from bunkhouse.challenges.standby import StandbyRuns
 from bunkhouse.config.challenges import ChallengeSettings
 from bunkhouse.core.db import Database
 from bunkhouse.core.model import utcnow
+from bunkhouse.runner.batcher import STANDBY_MARGIN
 from bunkhouse.runner.playbooks import Runner
 from bunkhouse.runner.results import RunResult
 

@@ -11,15 +11,12 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from bunkhouse.runner.batcher import STANDBY_MARGIN, STANDBY_WAIT
 from bunkhouse.runner.playbooks import Runner
 from bunkhouse.runner.results import RunResult
-from bunkhouse.runner.standby import StandbyRun
+from bunkhouse.runner.standby import StandbyRun, is_fresh
 
 log = logging.getLogger(__name__)
-
-# Seconds a standby waits for its changes, and how long before its end it is replaced.
-STANDBY_WAIT = 600
-STANDBY_MARGIN = 60
 
 
 class StandbyRuns:
@@ -59,7 +56,7 @@ class StandbyRuns:
 
     @staticmethod
     def _fresh(standby: StandbyRun) -> bool:
-        return standby.alive() and standby.age < standby.wait - STANDBY_MARGIN
+        return is_fresh(standby, STANDBY_MARGIN)
 
     @staticmethod
     def _end(standby: StandbyRun) -> None:

@@ -36,7 +36,7 @@ from typing import Any
 
 from bunkhouse.runner.playbooks import Runner
 from bunkhouse.runner.results import RunResult
-from bunkhouse.runner.standby import StandbyRun
+from bunkhouse.runner.standby import StandbyRun, is_fresh
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +231,7 @@ class Batcher:
 
     @staticmethod
     def _fresh(standby: StandbyRun) -> bool:
-        return standby.alive() and standby.age < standby.wait - STANDBY_MARGIN
+        return is_fresh(standby, STANDBY_MARGIN)
 
     def _take_standby(self) -> StandbyRun | None:
         """The oldest fresh standby, ending the stale or dead ones met on the way."""

@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 _WAIT_MARGIN = 30
 
 
+def is_fresh(standby: StandbyRun, margin: float) -> bool:
+    """Alive, and not within `margin` seconds of the end of its wait: safe to hand work to."""
+    return standby.alive() and standby.age < standby.wait - margin
+
+
 class StandbyRun:
     def __init__(self, folders: RunFolders, folder: RunFolder, invocation: Invocation, signal_fd: int, wait: int,
                  timeout: int, record: Callable[[RunResult, str], None]):
